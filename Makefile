@@ -1,0 +1,29 @@
+# Two commands: `make run` (install, index corpus/, chat) and `make test` (install, run the tests).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch is pinned to the CPU build this machine carries; anything else pulls GBs of CUDA
+	$(PY) -m pip install --quiet "torch==2.13.0"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/qa ingest
+	$(VENV)/bin/qa chat
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m evals.retrieval --benchmark squad2 --limit 600
+
+clean:
+	rm -rf $(VENV) .qa

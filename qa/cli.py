@@ -1,0 +1,215 @@
+"""`qa`: thin command line over QAEngine. Errors a user can fix are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from qa.errors import QAError
+
+EXIT_USER_ERROR = 1
+
+
+def _engine(**kwargs):
+    from qa.config import Settings
+    from qa.engine import QAEngine
+
+    return QAEngine(Settings(), **kwargs)
+
+
+def _print_json(obj: BaseModel | list | dict) -> None:
+    out = sys.stdout  # looked up per call: tests and pipes may swap it
+    if isinstance(obj, BaseModel):
+        out.write(obj.model_dump_json() + "\n")
+    else:
+        out.write(json.dumps([o.model_dump() if isinstance(o, BaseModel) else o for o in obj] if isinstance(obj, list) else obj) + "\n")
+
+
+def _print_answer(answer) -> None:
+    out = sys.stdout
+    out.write(answer.answer + "\n")
+    for c in answer.citations:
+        out.write(f"  [{c.id}] {c.title} ({c.source}, chars {c.start}-{c.end})\n")
+    out.flush()
+
+
+# -- commands ------------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from qa.config import Settings
+
+    paths = args.paths or [Settings().corpus_dir]
+    report = _engine().ingest(paths, prune=args.prune, progress=sys.stderr.isatty())
+    for path, reason in report.skipped.items():
+        print(f"qa: warning: skipped {path}: {reason}", file=sys.stderr)
+    if args.json:
+        _print_json(report)
+    else:
+        dups = f", {len(report.duplicates)} duplicate" if report.duplicates else ""
+        print(
+            f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged{dups}, "
+            f"{len(report.deleted)} deleted, {len(report.skipped)} skipped; "
+            f"{report.sentences_embedded} sentences embedded in {report.seconds:.1f}s"
+        )
+    return EXIT_USER_ERROR if report.skipped else 0
+
+
+def _questions(source: str) -> Iterable[str]:
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
+    with stream:
+        for line in stream:
+            if line.strip():
+                yield line.rstrip("\n")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    if args.batch is None and args.question is None:
+        raise QAError("give a question, or --batch FILE")
+    if args.batch is not None:
+        if args.batch != "-" and not Path(args.batch).is_file():
+            raise QAError(f"no such file: {args.batch}")
+        engine, failed = _engine(), False
+        for q in _questions(args.batch):
+            try:
+                _print_json(engine.ask(q, top_k=args.top_k))
+            except QAError as err:
+                failed = True
+                _print_json({"question": q, "error": str(err)})
+            sys.stdout.flush()
+        return EXIT_USER_ERROR if failed else 0
+    engine = _engine()
+    engine.check_question(args.question)  # refuse bad input before loading the model
+    answer = engine.ask(args.question, top_k=args.top_k)
+    _print_json(answer) if args.json else _print_answer(answer)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from qa.models import Turn
+
+    engine = _engine()
+    engine.warm_up()
+    history: list[Turn] = []
+    print("Ask about the articles. /new starts a new conversation, /quit or Ctrl-D leaves.")
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if line in ("/quit", "/exit"):
+            return 0
+        if line == "/new":
+            history.clear()
+            print("(new conversation)")
+            continue
+        if not line:
+            continue
+        try:
+            answer = engine.ask(line, history=history, top_k=args.top_k)
+        except QAError as err:
+            print(f"qa: {err}")
+            continue
+        _print_answer(answer)
+        history += [Turn(role="user", content=line), Turn(role="assistant", content=answer.answer)]
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    engine = _engine(check_model=False)
+    if args.docs_cmd == "list":
+        docs = engine.documents()
+        if args.json:
+            _print_json(docs)
+        else:
+            for d in docs:
+                print(f"{d.id}\t{d.chunks} chunks\t{d.title}\t{d.source}")
+            print(f"{len(docs)} articles", file=sys.stderr)
+    elif args.docs_cmd == "show":
+        stored = engine.document(args.id)
+        _print_json(stored.article) if args.json else print(f"{stored.article.title}\n\n{stored.article.text}")
+    else:
+        engine.delete(args.id)
+        print(f"deleted {args.id}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    report = _engine(check_model=False).reindex(progress=sys.stderr.isatty())
+    print(f"re-indexed {len(report.added)} articles; {report.sentences_embedded} sentences embedded in {report.seconds:.1f}s")
+    return 0
+
+
+# -- wiring --------------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qa", description="Grounded, cited answers from news articles.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("ingest", help="index files or folders (default: corpus/)")
+    s.add_argument("paths", nargs="*", type=Path)
+    s.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("ask", help="answer one question")
+    s.add_argument("question", nargs="?")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--top-k", type=int, default=None, metavar="N")
+    s.add_argument("--batch", metavar="FILE", help="one question a line (- for stdin); prints JSON lines")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("chat", help="multi-turn questions in the terminal")
+    s.add_argument("--top-k", type=int, default=None, metavar="N")
+    s.set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("docs", help="list, show or delete indexed articles")
+    dsub = s.add_subparsers(dest="docs_cmd", required=True)
+    d = dsub.add_parser("list")
+    d.add_argument("--json", action="store_true")
+    d = dsub.add_parser("show")
+    d.add_argument("id")
+    d.add_argument("--json", action="store_true")
+    d = dsub.add_parser("delete")
+    d.add_argument("id")
+    s.set_defaults(func=cmd_docs)
+
+    s = sub.add_parser("reindex", help="re-embed every article with the configured model")
+    s.set_defaults(func=cmd_reindex)
+    return p
+
+
+def _quiet_libraries() -> None:
+    logging.basicConfig(level=logging.WARNING, format="qa: %(levelname)s: %(message)s")
+    for name in ("chromadb", "httpx", "sentence_transformers", "transformers", "bm25s"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.cmd in ("ask", "chat") and getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 50:
+        print("qa: error: --top-k must be between 1 and 50", file=sys.stderr)
+        return EXIT_USER_ERROR
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except QAError as err:
+        print(f"qa: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ValidationError as err:  # a bad QA_* setting
+        first = err.errors()[0]
+        print(f"qa: error: bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""Read article files (txt, md, html, jsonl) into `Article`s, with page furniture removed.
+
+Everything here is offline and deterministic: the same files always give the same articles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from qa.errors import BadInput
+from qa.models import Article
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+_FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
+_SNIFF_BYTES = 8192
+
+
+class Skipped(BaseModel):
+    path: str
+    reason: str
+
+
+class CorpusScan(BaseModel):
+    articles: list[Article]
+    skipped: list[Skipped]
+    files: list[str]
+
+
+# ---------------------------------------------------------------- files and folders
+
+
+def read_paths(paths: Sequence[Path], *, max_bytes: int) -> CorpusScan:
+    """Read every supported file under `paths`; bad files are skipped with a reason, not fatal."""
+    paths = [Path(p) for p in paths]
+    for path in paths:  # checked up front so a typo does not leave a half-done ingest
+        if not path.exists():
+            raise BadInput(f"no such file or directory: {path}")
+    scan = CorpusScan(articles=[], skipped=[], files=[])
+    seen_files: set[Path] = set()
+    first_source: dict[str, str] = {}
+    for path in paths:
+        for file in _walk(path) if path.is_dir() else [path]:
+            if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                scan.skipped.append(Skipped(path=str(file), reason="unsupported file type"))
+                continue
+            # A file named twice (or a folder plus a file inside it) is read once, not flagged as duplicate.
+            key = file.resolve()
+            if key in seen_files:
+                continue
+            seen_files.add(key)
+            scan.files.append(str(file))
+            try:
+                articles = _read(file, max_bytes=max_bytes)
+            except BadInput as exc:
+                scan.skipped.append(Skipped(path=str(file), reason=str(exc)))
+                continue
+            for article in articles:
+                if article.id in first_source:
+                    reason = (
+                        f"duplicate id {article.id!r}: {article.source} repeats the id "
+                        f"already read from {first_source[article.id]}"
+                    )
+                    scan.skipped.append(Skipped(path=article.source, reason=reason))
+                    continue
+                first_source[article.id] = article.source
+                scan.articles.append(article)
+    return scan
+
+
+def read_file(path: Path, *, max_bytes: int) -> list[Article]:
+    """Read one file into its articles (one, or one per jsonl line); raises BadInput naming the file."""
+    try:
+        return _read(Path(path), max_bytes=max_bytes)
+    except BadInput as exc:
+        raise BadInput(f"{path}: {exc}") from exc
+
+
+def _walk(folder: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # prune, don't descend into .git etc.
+        found += [
+            Path(dirpath) / name
+            for name in filenames
+            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+        ]
+    return sorted(found, key=lambda p: p.parts)
+
+
+def _read(path: Path, *, max_bytes: int) -> list[Article]:
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise BadInput("unsupported file type")
+    if not path.is_file():
+        raise BadInput("not a regular file")
+    raw = _read_text(path, max_bytes=max_bytes)
+    if suffix == ".jsonl":
+        return _parse_jsonl(raw, source=str(path))
+    return [parse_text(raw, doc_id=slugify(path.stem), source=str(path), fmt=_FORMATS[suffix])]
+
+
+def _read_text(path: Path, *, max_bytes: int) -> str:
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise BadInput(f"file is too large ({size} bytes; the limit is {max_bytes})")
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)  # bounded even if the file grew since stat()
+    except OSError as exc:
+        raise BadInput(f"cannot read file: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise BadInput(f"file is too large (over {max_bytes} bytes)")
+    if not data.strip():
+        raise BadInput("empty file")
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise BadInput("binary file (contains NUL bytes)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"not UTF-8 text (invalid byte at offset {exc.start}); re-save it as UTF-8") from exc
+
+
+# ---------------------------------------------------------------- formats
+
+
+def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt") -> Article:
+    """Parse one document's text (`fmt` txt, md or html); a front-matter `id` wins over `doc_id`."""
+    if fmt == "html":
+        return _parse_html(raw, doc_id=doc_id, source=source)
+    if fmt not in ("txt", "md"):
+        raise BadInput(f"unsupported format {fmt!r}; use txt, md or html")
+    meta, body = _split_front_matter(raw.lstrip("\ufeff"))
+    if fmt == "md":
+        body = _strip_markdown(body)
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    title = _text_or_none(meta.get("title"))
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None:
+        first_line = _heading(lines[first]) if fmt == "md" else lines[first].strip()
+        # Without a declared title the first line is the headline; with one, drop a repeated headline.
+        if title is None or _squash(first_line) == _squash(title):
+            title = title or first_line
+            lines = lines[first + 1 :]
+            if fmt == "md" and lines and re.fullmatch(r"\s*(=+|-+)\s*", lines[0]):
+                lines = lines[1:]  # setext underline of the heading just taken
+    meta_id = _text_or_none(meta.get("id"))
+    return article_from_fields(
+        doc_id=slugify(meta_id) if meta_id else doc_id,
+        title=title or "",
+        text="\n".join(lines),
+        source=source,
+        url=meta.get("url"),
+        published=meta.get("published", meta.get("date")),
+        author=meta.get("author"),
+    )
+
+
+def _split_front_matter(raw: str) -> tuple[dict[str, Any], str]:
+    lines = raw.splitlines(keepends=True)
+    if not lines or lines[0].rstrip() != "---":
+        return {}, raw
+    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None)
+    if end is None:
+        raise BadInput("front matter is not closed (no second `---` line)")
+    try:
+        meta = yaml.safe_load("".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 2}" if where is not None else ""
+        raise BadInput(f"malformed front matter{at}: {getattr(exc, 'problem', None) or exc}") from exc
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise BadInput("malformed front matter: expected `key: value` lines")
+    return {str(k).lower(): v for k, v in meta.items()}, "".join(lines[end + 1 :])
+
+
+def _heading(line: str) -> str:
+    return re.sub(r"\s+#+\s*$", "", re.sub(r"^\s*#{1,6}\s*", "", line)).strip()
+
+
+def _strip_markdown(body: str) -> str:
+    # Only markup that would otherwise end up inside quoted citations; the rest is left as written.
+    body = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", body)  # images
+    body = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", body)  # links keep their text
+    body = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", body)  # bold
+    return re.sub(r"(?m)^[ \t]*#{2,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", r"\1", body)  # subheadings
+
+
+def _parse_html(raw: str, *, doc_id: str, source: str) -> Article:
+    import trafilatura  # slow import; only paid when HTML is actually read
+
+    doc = trafilatura.bare_extraction(
+        raw, with_metadata=True, include_comments=False, include_tables=False, include_images=False
+    )
+    text = (getattr(doc, "text", None) or "").strip()
+    if not text:
+        raise BadInput("no article text could be extracted from the HTML")
+    title = _text_or_none(getattr(doc, "title", None))
+    if title is None:
+        m = re.search(r"<title[^>]*>(.*?)</title>", raw, re.I | re.S)
+        title = _text_or_none(html.unescape(m.group(1))) if m else None
+    lines = text.split("\n")
+    if title and _squash(lines[0]) == _squash(title):
+        lines = lines[1:]  # trafilatura keeps the <h1> as the first line
+    return article_from_fields(
+        doc_id=doc_id,
+        title=title or "",
+        text="\n".join(lines),
+        source=source,
+        url=getattr(doc, "url", None),
+        published=getattr(doc, "date", None),
+        author=getattr(doc, "author", None),
+    )
+
+
+def _parse_jsonl(raw: str, *, source: str) -> list[Article]:
+    articles = []
+    for n, line in enumerate(raw.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"line {n}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(rec, dict):
+            raise BadInput(f"line {n}: expected a JSON object")
+        doc_id = rec.get("id")
+        if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or not str(doc_id).strip():
+            raise BadInput(f"line {n}: missing `id`")
+        if not isinstance(rec.get("text"), str):
+            raise BadInput(f"line {n}: missing `text`")
+        try:
+            articles.append(
+                article_from_fields(
+                    doc_id=slugify(str(doc_id)),
+                    title=_text_or_none(rec.get("title")) or str(doc_id),
+                    text=rec["text"],
+                    source=source,
+                    url=rec.get("url"),
+                    published=rec.get("published"),
+                    author=rec.get("author"),
+                )
+            )
+        except BadInput as exc:
+            raise BadInput(f"line {n}: {exc}") from exc
+    if not articles:
+        raise BadInput("no articles in the file")
+    return articles
+
+
+# ---------------------------------------------------------------- fields and text
+
+
+def article_from_fields(
+    *,
+    doc_id: str,
+    title: str,
+    text: str,
+    source: str,
+    url: Any = None,
+    published: Any = None,
+    author: Any = None,
+) -> Article:
+    """Build an Article: clean the text, tidy the fields; raises BadInput if no text is left."""
+    doc_id = (doc_id or "").strip()
+    if not doc_id:
+        raise BadInput("article id is empty")
+    body = clean_text(text or "")
+    if not body:
+        raise BadInput(f"article {doc_id!r} has no article text")
+    return Article(
+        id=doc_id,
+        title=_squash(title or "") or doc_id,
+        text=body,
+        source=source,
+        url=_text_or_none(url),
+        published=_text_or_none(published),
+        author=_text_or_none(author),
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):  # YAML turns `2021-08-26` into a date
+        return value.isoformat()
+    return _squash(str(value)) or None
+
+
+def _squash(s: str) -> str:
+    return " ".join(s.replace("\u00a0", " ").split())
+
+
+def slugify(name: str) -> str:
+    """A stable id from a file stem: lowercase ASCII letters, digits and single dashes."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    # Names with no ASCII letters at all (e.g. non-Latin titles) still need a stable, distinct id.
+    return slug or "doc-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+
+
+_BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n\s*")
+_SPACES = re.compile(r"[ \t\f\v]+")
+_EDGE_PUNCT = " .:;!|-–—•·»›>"
+
+# Whole paragraph is one of these (after trimming edge punctuation).
+_FURNITURE_EXACT = re.compile(
+    r"advertisement|advert|ad|sponsored(?: content)?|story continues below(?: advertisement)?"
+    r"|(?:source:\s*)?read (?:the )?full (?:article|story)|read more|continue reading|more info"
+    r"|related(?: (?:articles?|stories|content|coverage|topics|news))?"
+    r"|(?:(?:share(?: on)?|facebook|twitter|x|whatsapp|linkedin|e-?mail|pinterest|reddit|telegram"
+    r"|messenger|flipboard|copy link|print|comments?)[\s|·•,/]*){2,}"  # social share row
+    r"|[(\[]?(?:(?:image|photo|picture|pic)s?(?: credit)?\s*:\s*)?(?:[\w.&]+\s*/\s*)?getty(?: images)?"
+    r"(?:\s*/\s*[\w.&]+)?[)\]]?",
+    re.I,
+)
+# Paragraph starts with one of these and is short.
+_FURNITURE_PREFIX = re.compile(
+    r"source\s*:|read more\b|continue reading\b|share (?:this|the) (?:article|story|page|post)\b"
+    r"|sign up (?:for|to|now)\b|click here\b|follow us\b|related (?:articles|stories|coverage)\b"
+    r"|(?:we|this (?:web)?site) uses? cookies\b|(?:©|\(c\)|copyright)\s*(?:©\s*)?\d{4}",
+    re.I,
+)
+_FURNITURE_ANYWHERE = re.compile(r"\ball rights reserved\b", re.I)
+_STRONG_MAX_WORDS = 25
+# Each alone is common in real reporting; boilerplate stacks several of them.
+_WEAK_SIGNALS = [
+    re.compile(p, re.I)
+    for p in (
+        r"\bsign(?:ing|ed)?[- ]?ups?\b",
+        r"\bunsubscrib",
+        r"\bsubscri(?:be|ption)",
+        r"\bconsent",
+        r"\bnewsletters?\b",
+        r"\bcookies?\b",
+        r"\bmore info\b",
+        r"\bprivacy (?:policy|notice|statement|settings)\b",
+        r"\badverts?\b|\badvertis(?:ing|ements?)\b|\bads\b",
+        r"\b(?:3rd|third)[- ]part(?:y|ies)\b",
+        r"\bterms (?:of (?:use|service)|and conditions)\b",
+        r"\binbox\b",
+        r"\bpersonali[sz]",
+    )
+]
+# Lowercase `us` only: "US" is usually the country in news text.
+_READER_ADDRESS = re.compile(r"\b(?:[Yy]ou|[Yy]our|[Ww]e|[Oo]ur|us)\b")
+_WEAK_MAX_WORDS = 60
+
+
+def _is_furniture(para: str) -> bool:
+    words = len(para.split())
+    core = para.strip(_EDGE_PUNCT)
+    if _FURNITURE_EXACT.fullmatch(core):
+        return True
+    if words <= _STRONG_MAX_WORDS and (_FURNITURE_PREFIX.match(core) or _FURNITURE_ANYWHERE.search(core)):
+        return True
+    if words >= _WEAK_MAX_WORDS:
+        return False
+    signals = sum(1 for rx in _WEAK_SIGNALS if rx.search(para))
+    return signals >= 3 or (signals >= 2 and bool(_READER_ADDRESS.search(para)))
+
+
+def clean_text(text: str) -> str:
+    """Normalise whitespace, one paragraph per block, and drop page-furniture paragraphs."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    # Texts without blank lines (e.g. scraped, or trafilatura output) use one line per paragraph.
+    blocks = _BLANK_LINE.split(text) if _BLANK_LINE.search(text) else text.split("\n")
+    paras = []
+    for block in blocks:
+        # Hard-wrapped lines are joined so sentences (and citation quotes) are not cut by newlines.
+        para = _SPACES.sub(" ", " ".join(line.strip() for line in block.split("\n") if line.strip()))
+        if para and not _is_furniture(para):
+            paras.append(para)
+    return "\n\n".join(paras)

@@ -1,0 +1,170 @@
+"""QAEngine: the one object the CLI, the server and the evals use."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from qa import backends
+from qa.answer import ABSTAIN_TEXT, Draft, ExtractiveAnswerer, Passage
+from qa.config import Settings
+from qa.corpus import read_paths
+from qa.errors import BadInput, EmptyIndex, NotFound
+from qa.followup import context_for
+from qa.index import Index
+from qa.ingest import Ingestor
+from qa.models import Answer, Article, ArticleInfo, Citation, IngestReport, Turn
+from qa.retrieval import HybridRetriever
+from qa.store import Store, StoredArticle
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def citations(draft: Draft) -> list[Citation]:
+    """Number the picks; consecutive sentences of one passage become one citation."""
+    out: list[Citation] = []
+    last = None
+    for pick in draft.picks:
+        p = pick.passage
+        if last is not None and last.passage is p and pick.sentence == last.sentence + 1:
+            prev = out[-1]
+            out[-1] = prev.model_copy(update={"end": pick.end, "quote": p.stored.article.text[prev.start : pick.end]})
+        else:
+            a = p.stored.article
+            start, end = p.span
+            out.append(Citation(
+                id=len(out) + 1, doc_id=a.id, title=a.title, source=a.source, url=a.url, published=a.published,
+                quote=pick.text, start=pick.start, end=pick.end, passage=p.text, passage_start=start,
+                passage_end=end, score=round(pick.support, 4),
+            ))  # fmt: skip
+        last = pick
+    return out
+
+
+class QAEngine:
+    def __init__(self, settings: Settings, *, embed_model: "BaseEmbedding | None" = None, check_model: bool = True):
+        self.settings = settings
+        client = backends.chroma_client(settings.chroma, data_dir=settings.data_dir)
+        self.store = Store(client, prefix=settings.chroma.collection, model=backends.model_label(settings.embedding.model))
+        if check_model:
+            self.store.check_model()  # before loading anything: a mismatch is known from metadata alone
+        c = settings.chroma
+        cache = c.collection if c.host is None else f"{c.host}-{c.port}-{c.collection}"
+        self.index = Index(self.store, cache_dir=Path(settings.data_dir) / "bm25" / cache, candidates=settings.retrieval.candidates)
+        self.answerer = ExtractiveAnswerer(settings.answer)
+        self._embed_model = embed_model
+        self._write_lock = threading.Lock()
+
+    # -- backends ----------------------------------------------------------------------------------
+    @property
+    def embed_model(self) -> "BaseEmbedding":
+        if self._embed_model is None:
+            self._embed_model = backends.embedding_model(self.settings.embedding)
+        return self._embed_model
+
+    def warm_up(self) -> None:
+        """Load the model and the index now rather than on the first question."""
+        self.embed_model.get_query_embedding("warm up")
+        self.index.snapshot()
+
+    def retriever(self, *, top_k: int | None = None) -> HybridRetriever:
+        r = self.settings.retrieval
+        return HybridRetriever(
+            snapshot=self.index.snapshot, vector_store=self.store.vector_store, embed_model=self.embed_model,
+            top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight,
+        )  # fmt: skip
+
+    # -- questions ---------------------------------------------------------------------------------
+    def check_question(self, question: object) -> str:
+        if not isinstance(question, str):
+            raise BadInput("the question must be a string")
+        q = question.strip()
+        if not q:
+            raise BadInput("the question is empty")
+        if len(q) > self.settings.max_question_chars:
+            raise BadInput(f"the question is too long ({len(q)} characters; the limit is {self.settings.max_question_chars})")
+        if "\x00" in q:
+            raise BadInput("the question contains a NUL byte")
+        return q
+
+    def ask(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
+        q = self.check_question(question)
+        snap = self.index.snapshot()
+        self.embed_model  # noqa: B018 -- a first question loads the model; its timings should not count that
+        started = time.perf_counter()
+        if snap.empty:
+            raise EmptyIndex("nothing is indexed yet: run `qa ingest` first")
+        context = context_for(q, history)
+        searched = f"{q} {context}" if context else q
+        hits = self.retriever(top_k=top_k).retrieve(searched)
+        passages = [Passage.from_node(h, snap) for h in hits]
+        retrieved = time.perf_counter()
+        draft = self.answerer.answer(q, passages, idf=snap.idf, context=context)
+        cites = citations(draft)
+        text = ABSTAIN_TEXT if draft.abstained else " ".join(f"{c.quote} [{c.id}]" for c in cites)
+        done = time.perf_counter()
+        return Answer(
+            question=q, answer=text, abstained=draft.abstained, citations=cites,
+            resolved_question=searched if context else None,
+            timings_ms={"retrieve": _ms(retrieved - started), "answer": _ms(done - retrieved), "total": _ms(done - started)},
+        )  # fmt: skip
+
+    # -- documents ---------------------------------------------------------------------------------
+    def _ingestor(self) -> Ingestor:
+        self.store.check_model()
+        return Ingestor(store=self.store, embed_model=self.embed_model, chunk_chars=self.settings.ingest.chunk_chars)
+
+    def ingest(self, paths: Sequence[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
+        scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes)
+        if not scan.articles and not scan.skipped:
+            raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
+        with self._write_lock:
+            current = self.index.refresh().articles
+            ingestor = self._ingestor() if scan.articles else None
+            report = ingestor.ingest(scan.articles, current=current, progress=progress) if ingestor else IngestReport()
+            if prune:
+                report.deleted = Ingestor.prune(ingestor or self._ingestor(), scan, roots=paths, current=self.index.refresh().articles)
+            report.skipped = {s.path: s.reason for s in scan.skipped}
+            self.index.refresh()
+        return report
+
+    def add(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
+        """Index articles that did not come from files (API uploads, benchmarks)."""
+        with self._write_lock:
+            report = self._ingestor().ingest(articles, current=self.index.refresh().articles, progress=progress)
+            self.index.refresh()
+        return report
+
+    def documents(self) -> list[ArticleInfo]:
+        return sorted((a.info() for a in self.index.snapshot().articles.values()), key=lambda i: i.id)
+
+    def document(self, doc_id: str) -> StoredArticle:
+        stored = self.index.snapshot().articles.get(doc_id) or self.store.get(doc_id)
+        if stored is None:
+            raise NotFound(f"no article with id {doc_id!r}")
+        return stored
+
+    def delete(self, doc_id: str) -> None:
+        with self._write_lock:
+            self.store.delete(self.document(doc_id))
+            self.index.refresh()
+
+    def reindex(self, *, progress: bool = False) -> IngestReport:
+        """Re-embed every stored article with the configured model (after a model change)."""
+        with self._write_lock:
+            articles = [s.article for s in self.store.load()]
+            client, prefix = self.store.client, self.settings.chroma.collection
+            for name in (f"{prefix}-sentences", f"{prefix}-articles"):
+                client.delete_collection(name)
+            self.store = Store(client, prefix=prefix, model=self.store.model)
+            self.index = Index(self.store, cache_dir=self.index.cache_dir, candidates=self.index.candidates)
+            report = self._ingestor().ingest(articles, current={}, progress=progress)
+            self.index.refresh()
+        return report

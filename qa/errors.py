@@ -1,0 +1,27 @@
+"""Errors a user can act on. The CLI prints them as one line; the server maps them to 4xx."""
+
+
+class QAError(Exception):
+    """Base: a clear, one-line message for the user."""
+
+    status = 400
+
+
+class BadInput(QAError):
+    """A question, file or request the service refuses."""
+
+
+class NotFound(QAError):
+    status = 404
+
+
+class EmptyIndex(QAError):
+    status = 409
+
+
+class ModelMismatch(QAError):
+    status = 409
+
+
+class BackendUnavailable(QAError):
+    status = 503

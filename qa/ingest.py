@@ -1,0 +1,145 @@
+"""Articles -> sentence-aware chunks with offsets -> sentence embeddings -> Chroma; idempotent by hash.
+
+Unchanged text is skipped before anything is embedded; a changed article has its old sentences
+replaced; the same text under two ids is stored once. Each article is written on its own, so a
+failure part-way loses at most that article's update and never leaves half of it visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from qa.corpus import CorpusScan
+from qa.models import Article, IngestReport
+from qa.store import Store, StoredArticle
+from qa.text import layout
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.schema import TextNode
+
+log = logging.getLogger(__name__)
+_GROUP_SENTENCES = 512  # embed several small articles in one batch; torch calls have fixed overhead
+
+
+def sentence_nodes(stored: StoredArticle) -> list["TextNode"]:
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    text = stored.article.text
+    return [
+        TextNode(
+            id_=f"{stored.hash}:{j}",
+            text=text[s.start : s.end],
+            start_char_idx=s.start,
+            end_char_idx=s.end,
+            metadata={"hash": stored.hash, "sent": j, "chunk": s.chunk},
+            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=stored.hash)},
+        )
+        for j, s in enumerate(stored.layout.sentences)
+    ]
+
+
+def _file_of(source: str) -> Path | None:
+    return Path(source).resolve() if source != "api" else None
+
+
+def _under(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+class Ingestor:
+    def __init__(self, *, store: Store, embed_model: "BaseEmbedding", chunk_chars: int) -> None:
+        self.store = store
+        self.embed_model = embed_model
+        self.chunk_chars = chunk_chars
+
+    def stored(self, article: Article) -> StoredArticle:
+        return StoredArticle(article=article, hash=article.hash, layout=layout(article.text, chunk_chars=self.chunk_chars))
+
+    def ingest(
+        self, articles: Sequence[Article], *, current: dict[str, StoredArticle], progress: bool = False
+    ) -> IngestReport:
+        """Write `articles` against the `current` registry contents; returns what changed."""
+        started = time.perf_counter()
+        report = IngestReport()
+        self.store.sweep()
+        by_hash = {a.hash: a for a in current.values()}
+        todo: list[tuple[StoredArticle, StoredArticle | None]] = []
+        for article in articles:
+            existing = current.get(article.id)
+            twin = by_hash.get(article.hash)
+            if twin is not None and twin.id == article.id:
+                if twin.article != article:  # same text, new title/url/source
+                    self.store.rename(twin, article)
+                report.unchanged.append(article.id)
+            elif twin is not None and existing is None and self._moved(twin):
+                by_hash[article.hash] = self.store.rename(twin, article)
+                report.updated.append(article.id)
+            elif twin is not None:
+                report.duplicates[article.id] = twin.id
+            else:
+                stored = self.stored(article)
+                by_hash[stored.hash] = stored
+                todo.append((stored, existing))
+        self._write(todo, report, progress=progress)
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
+
+    def prune(self, scan: CorpusScan, *, roots: Sequence[Path], current: dict[str, StoredArticle]) -> list[str]:
+        """Delete articles whose file under `roots` is gone, or no longer holds them (jsonl)."""
+        read = {Path(a.source).resolve(): set() for a in scan.articles}
+        for a in scan.articles:
+            read[Path(a.source).resolve()].add(a.id)
+        failed = {Path(s.path).resolve() for s in scan.skipped}
+        roots = [r.resolve() for r in roots]
+        gone = []
+        for stored in current.values():
+            path = _file_of(stored.article.source)
+            if path is None or not _under(path, roots) or path in failed:
+                continue
+            if stored.id not in read.get(path, set()):
+                self.store.delete(stored)
+                gone.append(stored.id)
+        return gone
+
+    def _moved(self, twin: StoredArticle) -> bool:
+        path = _file_of(twin.article.source)
+        return path is not None and not path.exists()
+
+    def _groups(self, todo: list[tuple[StoredArticle, StoredArticle | None]]) -> Iterator[list]:
+        group, size = [], 0
+        for item in todo:
+            group.append(item)
+            size += len(item[0].layout.sentences)
+            if size >= _GROUP_SENTENCES:
+                yield group
+                group, size = [], 0
+        if group:
+            yield group
+
+    def _write(self, todo: list, report: IngestReport, *, progress: bool) -> None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="article", desc="indexing", disable=not progress, leave=False)
+        try:
+            for group in self._groups(todo):
+                nodes = {stored.id: sentence_nodes(stored) for stored, _ in group}
+                flat = [n for ns in nodes.values() for n in ns]
+                vectors = self.embed_model.get_text_embedding_batch([n.text for n in flat])
+                for node, vector in zip(flat, vectors):
+                    node.embedding = vector
+                if vectors:
+                    self.store.record_dim(len(vectors[0]))
+                self.store.put([(stored, nodes[stored.id], previous) for stored, previous in group])
+                for stored, previous in group:
+                    (report.updated if previous else report.added).append(stored.id)
+                report.sentences_embedded += len(flat)
+                bar.update(len(group))
+        finally:
+            bar.close()
+
+    def delete(self, stored: StoredArticle) -> None:
+        self.store.delete(stored)

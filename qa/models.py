@@ -1,0 +1,93 @@
+"""Our pydantic models: the JSON contract. Framework objects are converted to these at the boundary."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+def content_hash(title: str, text: str) -> str:
+    """Identity of an article's content: the same text under two file names hashes the same."""
+    body = " ".join(title.split()) + "\n" + " ".join(text.split())
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:32]
+
+
+class Article(BaseModel):
+    id: str = Field(description="Stable id, from the file name or the jsonl `id`.")
+    title: str
+    text: str = Field(description="The article body as indexed; citation offsets point into it.")
+    source: str = Field(description="Where it came from: a file path, or `api`.")
+    url: str | None = None
+    published: str | None = None
+    author: str | None = None
+
+    @property
+    def hash(self) -> str:
+        return content_hash(self.title, self.text)
+
+
+class ArticleInfo(BaseModel):
+    """An indexed article, as listed by `qa docs list` and the API."""
+
+    id: str
+    title: str
+    source: str
+    url: str | None = None
+    published: str | None = None
+    author: str | None = None
+    hash: str
+    chars: int
+    chunks: int
+    sentences: int
+
+
+class Span(BaseModel):
+    start: int
+    end: int
+
+
+class Citation(BaseModel):
+    id: int = Field(description="The number used in the answer's [n] marker.")
+    doc_id: str
+    title: str
+    source: str
+    url: str | None = None
+    published: str | None = None
+    quote: str = Field(description="Exact text of the cited sentence(s): article.text[start:end].")
+    start: int
+    end: int
+    passage: str = Field(description="The retrieved chunk the quote came from.")
+    passage_start: int
+    passage_end: int
+    score: float
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class Answer(BaseModel):
+    question: str
+    answer: str
+    abstained: bool
+    mode: Literal["extractive", "generative"] = "extractive"
+    citations: list[Citation] = Field(default_factory=list)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    resolved_question: str | None = Field(
+        default=None, description="The question as searched, when a follow-up was resolved against history."
+    )
+    warnings: list[str] = Field(default_factory=list)
+
+
+class IngestReport(BaseModel):
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    duplicates: dict[str, str] = Field(default_factory=dict, description="id -> id of the stored copy")
+    deleted: list[str] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict, description="path -> reason")
+    sentences_embedded: int = 0
+    seconds: float = 0.0

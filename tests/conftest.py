@@ -1,0 +1,108 @@
+"""Shared fixtures: real Chroma (embedded in tmp_path, or a `chroma run` server), the real bundled
+embedding model loaded once per session, and an isolated data directory for every test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from qa import backends
+from qa.config import ChromaSettings, EmbeddingSettings, Settings
+from qa.engine import QAEngine
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own data directory and no stray QA_* settings."""
+    for key in list(os.environ):
+        if key.startswith("QA_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("QA_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def embed_model():
+    """The bundled all-MiniLM-L6-v2, loaded once; backends caches it for in-process CLI calls too."""
+    return backends.embedding_model(EmbeddingSettings())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `chroma run` process on loopback."""
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if exe is None:
+        pytest.fail("the `chroma` command is missing; it ships with the chromadb package")
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path / "server.log", "wb")
+    proc = subprocess.Popen([exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"chroma run exited: {(path / 'server.log').read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("chroma run did not start within 60s")
+    yield ("127.0.0.1", port)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for both Chroma modes: the same suite runs embedded and against `chroma run`."""
+    if request.param == "server":
+        host, port = request.getfixturevalue("chroma_server")
+        # a fresh collection prefix per test keeps tests independent on the shared server
+        chroma = ChromaSettings(host=host, port=port, collection=f"t{uuid.uuid4().hex[:12]}")
+        return Settings(data_dir=tmp_path / "data", chroma=chroma)
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def engine(settings: Settings, embed_model) -> QAEngine:
+    return QAEngine(settings, embed_model=embed_model)
+
+
+@pytest.fixture
+def local_engine(tmp_path: Path, embed_model) -> QAEngine:
+    return QAEngine(Settings(data_dir=tmp_path / "data"), embed_model=embed_model)
+
+
+@pytest.fixture
+def corpus_engine(local_engine: QAEngine) -> QAEngine:
+    local_engine.ingest([CORPUS])
+    return local_engine
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,70 @@
+"""Extractive answers on the user's article: right sentence, exact offsets, abstention, follow-ups."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer import ABSTAIN_TEXT
+from qa.engine import QAEngine
+from qa.models import Answer, Turn
+
+
+def assert_grounded(engine: QAEngine, answer: Answer) -> None:
+    assert not answer.abstained and answer.citations
+    for c in answer.citations:
+        text = engine.document(c.doc_id).article.text
+        assert text[c.start : c.end] == c.quote
+        assert text[c.passage_start : c.passage_end] == c.passage and c.quote in c.passage
+        assert f"[{c.id}]" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("who leads ISIS-K?", "Shahab al-Muhajir"),
+        ("What does the K in ISIS-K stand for?", "Khorasan"),
+        ("How many fighters does ISIS-K have?", "between 500 and 1,200 fighters"),
+        ("What happened at the maternity hospital?", "killed 24 people"),
+        ("Who is Jake Sullivan?", "national security adviser"),
+    ],
+)
+def test_key_questions(corpus_engine: QAEngine, question: str, expected: str) -> None:
+    answer = corpus_engine.ask(question)
+    assert expected in answer.answer, answer.answer
+    assert any(expected in c.quote for c in answer.citations)
+    assert_grounded(corpus_engine, answer)
+    assert set(answer.timings_ms) >= {"retrieve", "answer", "total"}
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "Who won the 2018 football World Cup?"])
+def test_unanswerable_abstains(corpus_engine: QAEngine, question: str) -> None:
+    answer = corpus_engine.ask(question)
+    assert answer.abstained and answer.answer == ABSTAIN_TEXT and not answer.citations
+
+
+def test_follow_up_uses_the_same_passage(corpus_engine: QAEngine) -> None:
+    first = corpus_engine.ask("Who leads ISIS-K?")
+    history = [Turn(role="user", content=first.question), Turn(role="assistant", content=first.answer)]
+    follow = corpus_engine.ask("Where is he from?", history=history)
+    assert "Iraqi" in follow.answer
+    assert follow.citations[0].start == first.citations[0].start
+    assert follow.resolved_question and "leads ISIS-K" in follow.resolved_question
+    assert_grounded(corpus_engine, follow)
+
+
+def test_page_furniture_is_never_an_answer(corpus_engine: QAEngine) -> None:
+    text = corpus_engine.document("isis-k-explainer").article.text
+    assert "sign-up" not in text and "Read Full Article" not in text
+    for question in ("How can I unsubscribe?", "Where can I read the full article?", "What is the source?"):
+        answer = corpus_engine.ask(question)
+        assert all("unsubscribe" not in c.quote and "Read Full" not in c.quote for c in answer.citations)
+
+
+def test_answer_json_contract(corpus_engine: QAEngine) -> None:
+    data = corpus_engine.ask("who leads ISIS-K?").model_dump(mode="json")
+    assert {"question", "answer", "abstained", "mode", "citations", "timings_ms"} <= data.keys()
+    assert data["mode"] == "extractive"
+    citation = data["citations"][0]
+    assert {"id", "doc_id", "title", "source", "url", "quote", "start", "end", "passage", "score"} <= citation.keys()
+    assert citation["doc_id"] == "isis-k-explainer" and citation["source"].endswith("corpus/isis-k-explainer.txt")
+    assert citation["title"].startswith("Who are ISIS-K?")
