@@ -15,6 +15,7 @@ from qa.errors import BadInput, EmptyIndex, NotFound
 from qa.followup import context_for
 from qa.index import Index
 from qa.ingest import Ingestor
+from qa.ingest import prune as prune_missing
 from qa.models import Answer, Article, ArticleInfo, Citation, IngestReport, Turn
 from qa.retrieval import HybridRetriever
 from qa.store import Store, StoredArticle
@@ -127,10 +128,9 @@ class QAEngine:
             raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
         with self._write_lock:
             current = self.index.refresh().articles
-            ingestor = self._ingestor() if scan.articles else None
-            report = ingestor.ingest(scan.articles, current=current, progress=progress) if ingestor else IngestReport()
+            report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
             if prune:
-                report.deleted = Ingestor.prune(ingestor or self._ingestor(), scan, roots=paths, current=self.index.refresh().articles)
+                report.deleted = prune_missing(self.store, scan, roots=paths, current=self.index.refresh().articles)
             report.skipped = {s.path: s.reason for s in scan.skipped}
             self.index.refresh()
         return report

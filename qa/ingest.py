@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -88,23 +89,6 @@ class Ingestor:
         report.seconds = round(time.perf_counter() - started, 3)
         return report
 
-    def prune(self, scan: CorpusScan, *, roots: Sequence[Path], current: dict[str, StoredArticle]) -> list[str]:
-        """Delete articles whose file under `roots` is gone, or no longer holds them (jsonl)."""
-        read = {Path(a.source).resolve(): set() for a in scan.articles}
-        for a in scan.articles:
-            read[Path(a.source).resolve()].add(a.id)
-        failed = {Path(s.path).resolve() for s in scan.skipped}
-        roots = [r.resolve() for r in roots]
-        gone = []
-        for stored in current.values():
-            path = _file_of(stored.article.source)
-            if path is None or not _under(path, roots) or path in failed:
-                continue
-            if stored.id not in read.get(path, set()):
-                self.store.delete(stored)
-                gone.append(stored.id)
-        return gone
-
     def _moved(self, twin: StoredArticle) -> bool:
         path = _file_of(twin.article.source)
         return path is not None and not path.exists()
@@ -141,5 +125,20 @@ class Ingestor:
         finally:
             bar.close()
 
-    def delete(self, stored: StoredArticle) -> None:
-        self.store.delete(stored)
+
+def prune(store: Store, scan: CorpusScan, *, roots: Sequence[Path], current: dict[str, StoredArticle]) -> list[str]:
+    """Delete articles whose file under `roots` is gone, or no longer holds them (jsonl)."""
+    read: dict[Path, set[str]] = defaultdict(set)
+    for a in scan.articles:
+        read[Path(a.source).resolve()].add(a.id)
+    failed = {Path(s.path).resolve() for s in scan.skipped}
+    roots = [r.resolve() for r in roots]
+    gone = []
+    for stored in current.values():
+        path = _file_of(stored.article.source)
+        if path is None or not _under(path, roots) or path in failed:
+            continue
+        if stored.id not in read.get(path, set()):
+            store.delete(stored)
+            gone.append(stored.id)
+    return gone

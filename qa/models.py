@@ -43,11 +43,6 @@ class ArticleInfo(BaseModel):
     sentences: int
 
 
-class Span(BaseModel):
-    start: int
-    end: int
-
-
 class Citation(BaseModel):
     id: int = Field(description="The number used in the answer's [n] marker.")
     doc_id: str

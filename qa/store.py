@@ -141,13 +141,6 @@ class Store:
             return None
         return _from_record(doc_id, got["documents"][0], got["metadatas"][0])
 
-    def by_hash(self, content_hash: str) -> StoredArticle | None:
-        got = self.articles.get(where={"$and": [{"kind": "article"}, {"hash": content_hash}]}, limit=1)
-        return self.get(got["ids"][0]) if got["ids"] else None
-
-    def count(self) -> int:
-        return len(self.articles.get(where={"kind": "article"}, include=[])["ids"])
-
     # -- writing -----------------------------------------------------------------------------------
     def put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]]) -> None:
         """Write articles as one group: markers, sentences, then the records (the commit), then cleanup.

@@ -133,3 +133,14 @@ def test_console_script_refuses_without_traceback(tmp_path: Path) -> None:
     env = os.environ | {"QA_DATA_DIR": str(tmp_path / "d")}
     proc = subprocess.run([str(exe), "ask", " "], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip() == "qa: error: the question is empty"
+
+
+def test_chat_carries_the_conversation(cli, ingested: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Who leads ISIS-K?\nWhere is he from?\n/new\nWhere is he from?\n"))
+    code, out, _ = cli("chat")
+    answers = [line for line in out.splitlines() if line.startswith("you> ") and len(line) > 5]
+    assert code == 0 and len(answers) == 4
+    assert "Shahab al-Muhajir" in answers[0] and "Iraqi" in answers[1]
+    assert answers[2] == "you> (new conversation)" and "Iraqi" not in answers[3]
