@@ -13,7 +13,7 @@ from qa.config import Settings
 from qa.corpus import read_paths
 from qa.errors import BadInput, EmptyIndex, NotFound
 from qa.followup import context_for
-from qa.index import Index
+from qa.index import Index, Snapshot
 from qa.ingest import Ingestor
 from qa.ingest import prune as prune_missing
 from qa.models import Answer, Article, ArticleInfo, Citation, IngestReport, Turn
@@ -75,10 +75,11 @@ class QAEngine:
         self.embed_model.get_query_embedding("warm up")
         self.index.snapshot()
 
-    def retriever(self, *, top_k: int | None = None) -> HybridRetriever:
+    def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None) -> HybridRetriever:
+        """`snapshot` pins what one question sees, so a concurrent ingest cannot change it midway."""
         r = self.settings.retrieval
         return HybridRetriever(
-            snapshot=self.index.snapshot, vector_store=self.store.vector_store, embed_model=self.embed_model,
+            snapshot=(lambda: snapshot) if snapshot else self.index.snapshot, vector_store=self.store.vector_store, embed_model=self.embed_model,
             top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight,
         )  # fmt: skip
 
@@ -104,7 +105,7 @@ class QAEngine:
             raise EmptyIndex("nothing is indexed yet: run `qa ingest` first")
         context = context_for(q, history)
         searched = f"{q} {context}" if context else q
-        hits = self.retriever(top_k=top_k).retrieve(searched)
+        hits = self.retriever(top_k=top_k, snapshot=snap).retrieve(searched)
         passages = [Passage.from_node(h, snap) for h in hits]
         retrieved = time.perf_counter()
         draft = self.answerer.answer(q, passages, idf=snap.idf, context=context)
