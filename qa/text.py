@@ -44,8 +44,11 @@ def _paragraphs(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
-def _is_boundary(text: str, match: re.Match[str], start: int) -> bool:
-    nxt = text[match.end() :].lstrip()[:1]
+def _is_boundary(text: str, match: re.Match[str], start: int, end: int) -> bool:
+    rest = match.end()
+    while rest < end and text[rest].isspace():
+        rest += 1
+    nxt = text[rest] if rest < end else ""
     if not nxt or not (nxt.isupper() or nxt.isdigit() or nxt in _OPENERS):
         return False
     if text[match.start()] != ".":
@@ -69,7 +72,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for p_start, p_end in _paragraphs(text):
         start = p_start
         for m in _END.finditer(text, p_start, p_end):
-            if _is_boundary(text[:p_end], m, start):
+            if _is_boundary(text, m, start, p_end):
                 spans.append(_trim(text, start, m.end()))
                 start = m.end()
         if text[start:p_end].strip():
