@@ -79,7 +79,8 @@ class QAEngine:
         """`snapshot` pins what one question sees, so a concurrent ingest cannot change it midway."""
         r = self.settings.retrieval
         return HybridRetriever(
-            snapshot=(lambda: snapshot) if snapshot else self.index.snapshot, vector_store=self.store.vector_store, embed_model=self.embed_model,
+            snapshot=(lambda: snapshot) if snapshot else self.index.snapshot,
+            vector_store=self.store.vector_store, embed_model=self.embed_model,
             top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight,
         )  # fmt: skip
 
@@ -130,10 +131,12 @@ class QAEngine:
         with self._write_lock:
             current = self.index.refresh().articles
             report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
+            after = self.index.refresh().articles
             if prune:
-                report.deleted = prune_missing(self.store, scan, roots=paths, current=self.index.refresh().articles)
+                report.deleted = prune_missing(self.store, scan, roots=paths, current=after)
+                if report.deleted:  # reload the registry only when pruning changed it
+                    self.index.refresh()
             report.skipped = {s.path: s.reason for s in scan.skipped}
-            self.index.refresh()
         return report
 
     def add(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
