@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.corpus import article_from_fields, slugify
+from qa.errors import BadInput
 from qa.models import Article
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
@@ -78,7 +79,10 @@ def rgb(path: Path, *, limit: int | None, seed: int = 0) -> Benchmark:
         positives = set()
         for kind in ("positive", "negative"):
             for k, snippet in enumerate(row.get(kind, [])):
-                article = article_from_fields(doc_id=f"rgb{n}-{kind[:3]}{k}", title="", text=snippet, source=path.name)
+                try:
+                    article = article_from_fields(doc_id=f"rgb{n}-{kind[:3]}{k}", title="", text=snippet, source=path.name)
+                except BadInput:
+                    continue  # an empty snippet, or one that is only page furniture ("Click here to ...")
                 stored = articles.setdefault(article.hash, article)  # snippets repeat across rows
                 if kind == "positive":
                     positives.add(stored.id)

@@ -10,22 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 
 from evals.benchmarks import Benchmark, load
-from qa.config import ChromaSettings, Settings
+from evals.runner import engine_for
 from qa.engine import QAEngine
-
-
-def bench_engine(bench: Benchmark, settings: Settings | None = None) -> QAEngine:
-    base = settings or Settings()
-    settings = base.model_copy(update={"chroma": ChromaSettings(**(base.chroma.model_dump() | {"collection": f"bench-{bench.name}"}))})
-    engine = QAEngine(settings)
-    report = engine.add(bench.articles, progress=sys.stderr.isatty())
-    if report.added or report.updated:
-        print(f"indexed {len(report.added) + len(report.updated)} {bench.name} passages in {report.seconds:.1f}s")
-    return engine
 
 
 def ranked_docs(engine: QAEngine, question: str, *, dense_weight: float, k: int = 5) -> list[str]:
@@ -64,7 +53,7 @@ def main() -> None:
     p.add_argument("--weights", default="0,1,0.5", help="dense weights to compare (0 = BM25 alone, 1 = dense alone)")
     args = p.parse_args()
     bench = load(args.benchmark, limit=args.limit, seed=args.seed)
-    engine = bench_engine(bench)
+    engine = engine_for(f"bench-{bench.name}", bench.articles)
     rows = {}
     for w in [float(x) for x in args.weights.split(",")]:
         rows[w] = recall(engine, bench, dense_weight=w)

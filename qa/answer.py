@@ -7,10 +7,12 @@ retrieval score. Below a calibrated support the answer is "the articles don't sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import re
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from qa.answer_types import AnswerType, expected_type, offers
+from qa.answer_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
 from qa.store import StoredArticle
 from qa.text import terms, tokens
@@ -21,7 +23,31 @@ if TYPE_CHECKING:
     from qa.index import Snapshot
 
 ABSTAIN_TEXT = "The articles don't say."
-_WEIGHTS = {"cos": 0.40, "lex": 0.35, "typed": 0.15, "passage": 0.10}
+
+# A linear ranking model over the features below, and a logistic map from the best score to the
+# support in 0..1; both fitted by `python -m evals.fit_scorer` on squad2 questions kept apart from
+# every evaluation sample.
+WEIGHTS: dict[str, float] = {
+    "cos": 0.769, "cos_gap": 0.769, "cos_rank": 1.175, "lex": 1.113, "lex_gap": 1.113, "lex_rank": 0.735,
+    "lex_window": 2.679, "lex_prev": 0.666, "offers": 0.894, "lacks": -0.894, "lex_offers": 0.255, "passage": 1.996,
+    "passage_bm25": 1.262, "bigram": 1.145, "num_match": 0.03, "num_passage": 0.046, "year_conflict": -1.0,
+    "year_conflict_passage": -1.0, "consensus": 2.0, "lex_plain": 1.255, "top_passage": 0.363, "short": -0.032,
+    "novelty": -0.181,
+}  # fmt: skip
+SCALE = 0.595
+BIAS = -4.419
+FEATURES = tuple(WEIGHTS)
+_CLOSERS = "\"'\u201d\u2019) "
+_SECOND_LOOKAHEAD = 3  # candidates tried for the second sentence when the next one is too long
+
+
+def rank_score(features: dict[str, float]) -> float:
+    return sum(WEIGHTS[k] * features[k] for k in WEIGHTS)
+
+
+def support(score: float) -> float:
+    z = SCALE * score + BIAS
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 @dataclass(frozen=True)
@@ -32,11 +58,12 @@ class Passage:
     chunk: int
     score: float
     sentence_cos: dict[int, float]
+    bm25: float = 0.0
 
     @classmethod
     def from_node(cls, hit: "NodeWithScore", snap: "Snapshot") -> "Passage":
         meta = hit.node.metadata
-        return cls(snap.by_hash[meta["hash"]], int(meta["chunk"]), float(hit.score or 0.0), meta["sentence_cos"])
+        return cls(snap.by_hash[meta["hash"]], int(meta["chunk"]), float(hit.score or 0.0), meta["sentence_cos"], float(meta.get("bm25", 0.0)))
 
     @property
     def span(self) -> tuple[int, int]:
@@ -64,10 +91,60 @@ class Pick:
 
 @dataclass(frozen=True)
 class Draft:
+    """The sentences it would answer with; `abstained` says whether it will. The picks are kept
+    either way, so the evals can see what another threshold would have answered."""
+
     picks: list[Pick]
     support: float
     abstained: bool
     asks: AnswerType | None
+    forced: bool = False  # abstained because the asked-for type is missing, whatever the threshold
+
+
+_NUMBER = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
+
+
+def _number_features(numbers: set[str], sentence: str, passage: str) -> dict[str, float]:
+    """A question about 2021 is not answered by a sentence about 2019: numbers it names must match."""
+    if not numbers:
+        return {"num_match": 0.0, "num_passage": 0.0, "year_conflict": 0.0, "year_conflict_passage": 0.0}
+    found = set(_NUMBER.findall(sentence))
+    asked_years = {n for n in numbers if _YEAR.fullmatch(n)}
+
+    def conflict(text: str) -> float:
+        years = set(_YEAR.findall(text))
+        return float(bool(asked_years and years and not asked_years & years))
+
+    return {
+        "num_match": len(numbers & found) / len(numbers),
+        "num_passage": len(numbers & set(_NUMBER.findall(passage))) / len(numbers),
+        "year_conflict": conflict(sentence),
+        "year_conflict_passage": conflict(passage),
+    }
+
+
+_WORD = re.compile(r"\S+")
+
+
+def _fit(pick: Pick, max_words: int, question_terms: set[str]) -> Pick:
+    """A sentence longer than an answer may be is cut to the run of words that shares most with
+    the question; the quote stays an exact span of the article."""
+    words = list(_WORD.finditer(pick.text))
+    if len(words) <= max_words:
+        return pick
+    hits = [bool(set(terms(w.group())) & question_terms) for w in words]
+    best = max(range(len(words) - max_words + 1), key=lambda i: sum(hits[i : i + max_words]))
+    start, end = words[best].start(), words[best + max_words - 1].end()
+    return replace(pick, start=pick.start + start, end=pick.start + end)
+
+
+def _squash(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _bigrams(seq: list[str]) -> set[tuple[str, str]]:
+    return set(zip(seq, seq[1:]))
 
 
 def _lexical(sentence_terms: set[str], weighted: dict[str, float]) -> float:
@@ -85,48 +162,101 @@ class ExtractiveAnswerer:
             weighted.setdefault(t, 0.5 * idf(t))  # history helps, but the question leads
         return weighted
 
-    def score(self, question: str, passages: Sequence[Passage], *, idf: Callable[[str], float], context: str = "") -> list[Pick]:
+    def features(
+        self, question: str, passages: Sequence[Passage], *, snap: "Snapshot", context: str = "", others: Sequence[Passage] = ()
+    ) -> list[Pick]:
+        """Every sentence of the passages, with its features; support is filled in by `score`."""
         asks = expected_type(question)
-        weighted = self._query_terms(question, context, idf)
+        weighted = self._query_terms(question, context, snap.idf)
+        common = snap.common_words
+        asked = set(weighted)
+        pairs = _bigrams(terms(question))
+        numbers = set(_NUMBER.findall(question))
         top = max((p.score for p in passages), default=1.0) or 1.0
+        top_bm25 = max((p.bm25 for p in passages), default=1.0) or 1.0
         picks = []
-        for p in passages:
+        for rank, p in enumerate(passages):
             text = p.stored.article.text
-            for j, s in p.stored.sentences_of(p.chunk):
+            sentences = p.stored.sentences_of(p.chunk)
+            seqs = [terms(text[s.start : s.end]) for _, s in sentences]
+            sets = [set(t) for t in seqs]
+            for i, (j, s) in enumerate(sentences):
                 sentence = text[s.start : s.end]
+                if sentence.rstrip(_CLOSERS).endswith("?"):
+                    continue  # the article asking a question never answers one
+                window = sets[i].union(*sets[max(0, i - 1) : i + 2])
+                typed = asks is not None and offers(sentence, asks, question, common)
                 f = {
-                    "cos": max(0.0, p.sentence_cos.get(j, 0.0)),
-                    "lex": _lexical(set(terms(sentence)), weighted),
-                    "typed": 0.5 if asks is None else float(offers(sentence, asks, question)),
+                    "cos": p.sentence_cos.get(j, 0.0),
+                    "lex": _lexical(sets[i], weighted),
+                    "lex_plain": len(sets[i] & asked) / len(asked) if asked else 0.0,
+                    "lex_window": _lexical(window, weighted),
+                    "lex_prev": _lexical(sets[i - 1], weighted) if i else 0.0,
+                    "offers": float(typed),
+                    "lacks": float(asks is not None and not typed),
+                    "bigram": len(pairs & _bigrams(seqs[i])) / len(pairs) if pairs else 0.0,
+                    **_number_features(numbers, sentence, text[p.span[0] : p.span[1]]),
                     "passage": p.score / top,
+                    "passage_bm25": p.bm25 / top_bm25,
+                    "top_passage": float(rank == 0),
+                    "short": float(len(tokens(sentence)) < 4),
+                    "novelty": len(sets[i] - asked) / len(sets[i]) if sets[i] else 0.0,
                 }
-                support = sum(_WEIGHTS[k] * v for k, v in f.items())
-                # A question in the article, or a fragment, is not an answer.
-                if sentence.rstrip("\"'\u201d\u2019 ").endswith("?"):
-                    support *= 0.5
-                if len(tokens(sentence)) < 4:
-                    support *= 0.6
-                picks.append(Pick(p, j, s.start, s.end, support, f))
-        return sorted(picks, key=lambda pk: -pk.support)
+                picks.append(Pick(p, j, s.start, s.end, 0.0, f))
+        docs: dict[str, str] = {}
+        for p in [*passages, *others]:
+            docs[p.stored.id] = docs.get(p.stored.id, "") + "\n" + p.text.lower()
+        for pk in picks:  # an answer that other articles also put forward is more likely right
+            own = pk.passage.stored.id
+            offered = candidates(pk.text, asks, question, common)
+            counts = [sum(c in t for d, t in docs.items() if d != own) for c in offered]
+            pk.features["consensus"] = max(counts, default=0) / max(1, len(docs) - 1)
+        for key in ("cos", "lex"):  # how a sentence compares with the other candidates
+            values = sorted((pk.features[key] for pk in picks), reverse=True)
+            for pk in picks:
+                pk.features[f"{key}_gap"] = pk.features[key] - values[0]
+                pk.features[f"{key}_rank"] = 1.0 / (1 + values.index(pk.features[key]))
+        for pk in picks:
+            pk.features["lex_offers"] = pk.features["lex"] * pk.features["offers"]
+        return picks
 
-    def answer(self, question: str, passages: Sequence[Passage], *, idf: Callable[[str], float], context: str = "") -> Draft:
+    def score(
+        self, question: str, passages: Sequence[Passage], *, snap: "Snapshot", context: str = "", others: Sequence[Passage] = ()
+    ) -> list[Pick]:
+        picks = self.features(question, passages, snap=snap, context=context, others=others)
+        scored = [Pick(pk.passage, pk.sentence, pk.start, pk.end, support(rank_score(pk.features)), pk.features) for pk in picks]
+        return sorted(scored, key=lambda pk: -pk.support)
+
+    def answer(
+        self, question: str, passages: Sequence[Passage], *, snap: "Snapshot", context: str = "", others: Sequence[Passage] = ()
+    ) -> Draft:
         asks = expected_type(question)
-        picks = self.score(question, passages, idf=idf, context=context)
+        picks = self.score(question, passages, snap=snap, context=context, others=others)
         if not picks:
             return Draft([], 0.0, True, asks)
         best = picks[0]
-        if best.support < self.settings.abstain_threshold or (asks is not None and not best.features["typed"]):
-            return Draft([], best.support, True, asks)
-        chosen = [best]
-        if self.settings.max_sentences > 1:
-            chosen += self._second(best, picks[1:])
-        return Draft(sorted(chosen, key=lambda pk: (pk.passage.stored.id, pk.start)), best.support, False, asks)
+        # Nothing retrieved is even about the question ("how do I make banana bread?"): the support
+        # cannot show it, since most features compare candidates with each other.
+        unrelated = max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
+        forced = unrelated or (asks in STRICT and bool(best.features["lacks"]))
+        chosen = self._compose(picks, set(terms(question)))
+        abstained = forced or best.support < self.settings.abstain_threshold
+        return Draft(chosen, best.support, abstained, asks, forced)
 
-    def _second(self, best: Pick, rest: list[Pick]) -> list[Pick]:
-        """A neighbouring sentence of the same passage, only when nearly as strong: it usually
-        completes the first ("He said: ...") rather than padding it."""
-        for pick in rest[:3]:
-            near = pick.passage is best.passage and abs(pick.sentence - best.sentence) == 1
-            if near and pick.support >= 0.9 * best.support:
-                return [pick]
-        return []
+    def _compose(self, picks: list[Pick], question_terms: set[str]) -> list[Pick]:
+        """The best sentence, then the next strongest that fits the length limit. Order: the best
+        sentence's passage first, and article order within a passage, so quotes read naturally."""
+        s = self.settings
+        chosen = [_fit(picks[0], s.max_words, question_terms)]
+        words = len(chosen[0].text.split())
+        seen = {_squash(picks[0].text)}
+        for pick in picks[1 : 1 + _SECOND_LOOKAHEAD]:
+            if len(chosen) >= s.max_sentences or pick.support < s.second_ratio * picks[0].support:
+                break
+            if _squash(pick.text) in seen:
+                continue  # syndicated copies of one sentence say nothing new
+            if words + len(pick.text.split()) <= s.max_words:
+                chosen.append(pick)
+                words += len(pick.text.split())
+        first = chosen[0].passage
+        return sorted(chosen, key=lambda pk: (pk.passage is not first, pk.passage.stored.id, pk.passage.chunk, pk.start))

@@ -37,33 +37,45 @@ _PLACES = (
 )
 _PLACE_WORDS = frozenset(_PLACES.split())
 _DATE_RE = re.compile(
-    rf"\b(1[0-9]{{3}}|20[0-9]{{2}})s?\b|\b({_MONTHS.replace(' ', '|')}|{_DAYS.replace(' ', '|')})\b|"
+    rf"\b(1[0-9]{{3}}|20[0-9]{{2}})s?\b|\b[0-9]{{1,2}}(st|nd|rd|th)\b|\b({_MONTHS.replace(' ', '|')}|{_DAYS.replace(' ', '|')})\b|"
     r"\b(yesterday|today|tomorrow|last (year|week|month|decade)|next (year|week|month)|century|decade|"
-    r"ago|since|recent years)\b",
+    r"ago|recent years)\b",
     re.IGNORECASE,
 )
 _NUMBER_RE = re.compile(rf"\d|\b({_NUMBER_WORDS.replace(' ', '|')})\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'\u2019-]+")
 _PLACE_PREP = re.compile(r"\b(in|at|from|near|to|of|across|into)\s+(the\s+)?[A-Z][\w-]+")
 
+_ROLES = (
+    "person|man|woman|leader|official|president|minister|actor|actress|director|singer|player|winner|author|"
+    "writer|ceo|founder|coach|captain|chairman|host|artist|scientist|king|queen|politician|candidate"
+)
 _QUESTION_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
     (re.compile(r"\b(how (many|much|long|old|far|large|big|tall|high)|what (number|percentage|proportion|"
                 r"amount|size|share))\b"), AnswerType.NUMBER),
     (re.compile(r"\b(when|what (year|date|time|day|month|century|decade|period)|which (year|date|day|"
-                r"month|century|decade))\b"), AnswerType.DATE),
+                r"month|century|decade)|(release|premiere|launch|opening|air|start|end) date|date of)\b"), AnswerType.DATE),
     (re.compile(r"\b(where|what (country|city|region|place|town|state|province|continent|nationality)|"
                 r"which (country|city|region|place|town|state|province|continent|nationality))\b"), AnswerType.PLACE),
-    (re.compile(r"\b(who|whom|whose|which (person|man|woman|leader|official|president|minister)|"
-                r"what is the name of|named)\b"), AnswerType.PERSON),
+    (re.compile(rf"\b(who|whom|whose|(which|what) ({_ROLES})|what is the name of|named)\b"), AnswerType.PERSON),
 ]
 # "Who is Jake Sullivan?" asks for a description, not a name.
 _WHO_IS_NAME = re.compile(r"^\s*who\s+(is|was|are|were)\s+[A-Z]")
 
 
+# "When B cells replicate, what do they become?": the asking clause is the one after the comma.
+_LEADING_CLAUSE = re.compile(r"^\s*(when|if|while|after|before|since|as|once)\b[^,]*,\s*(?=(what|which|who|whom|whose|how|where|when)\b)", re.I)
+# "when" asks for a time only as the question word, not inside it ("what happens when ...").
+_WHEN_INSIDE = re.compile(r"(?<!^)(?<!^and )(?<!^so )(?<!^but )\bwhen\b")
+# Types a sentence either shows or not; places and people are fuzzier ("Where does the force go?").
+STRICT = frozenset({AnswerType.NUMBER, AnswerType.DATE})
+
+
 def expected_type(question: str) -> AnswerType | None:
+    question = _LEADING_CLAUSE.sub("", question)
     if _WHO_IS_NAME.match(question):
         return None
-    low = question.lower()
+    low = _WHEN_INSIDE.sub("", question.strip().lower())
     hits = [(m.start(), t) for rule, t in _QUESTION_RULES if (m := rule.search(low))]
     return min(hits)[1] if hits else None
 
@@ -74,7 +86,7 @@ def _new_words(sentence: str, question: str) -> str:
     return " ".join(w for w in re.findall(r"[\w'\u2019,.-]+", sentence) if w.lower().strip(",.") not in asked)
 
 
-def offers(sentence: str, kind: AnswerType, question: str) -> bool:
+def offers(sentence: str, kind: AnswerType, question: str, common: frozenset[str] = frozenset()) -> bool:
     rest = _new_words(sentence, question)
     if kind is AnswerType.NUMBER:
         return bool(_NUMBER_RE.search(rest))
@@ -83,4 +95,52 @@ def offers(sentence: str, kind: AnswerType, question: str) -> bool:
     if kind is AnswerType.PLACE:
         words = {w.lower().strip(",.") for w in rest.split()}
         return bool(words & _PLACE_WORDS) or bool(_PLACE_PREP.search(rest))
-    return bool(_CAPITALISED.search(rest))
+    return _has_name(rest, common)
+
+
+_NOT_NAMES = _PLACE_WORDS | frozenset(f"{_MONTHS} {_DAYS} the a an in on at of for and but it this that these "
+                                      "he she they we i his her their its new".split())
+_CAPITAL_RUN = re.compile(r"[A-Z][\w'\u2019.-]*(?:\s+(?:(?:al|el|de|da|di|van|von|bin|ibn|le|la)[- ]?)?[A-Z][\w'\u2019.-]*)*")
+
+
+def _has_name(text: str, common: frozenset[str] = frozenset()) -> bool:
+    """A name: a capitalised word that is not a country, month or acronym ("US", "Afghan", "April"),
+    past the first word, or two capitalised words running together anywhere ("Hideki Matsuyama")."""
+    for m in _CAPITAL_RUN.finditer(text):
+        words = [w for w in re.split(r"[\s-]+", m.group()) if w[:1].isupper()]
+        named = [w for w in words if _name_like(w, common)]
+        if named and (len(words) >= 2 or m.start() > 0):
+            return True
+    return False
+
+
+_FULL_DATE = re.compile(
+    rf"\b(?:{_MONTHS.replace(' ', '|')}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.? \d{{1,2}}(?:st|nd|rd|th)?\b"
+    r"|\b\d{1,2} (?:" + _MONTHS.replace(" ", "|") + r")\b|\b(?:1[5-9]|20)\d\d\b",
+    re.IGNORECASE,
+)
+_AMOUNT = re.compile(r"[$\u00a3\u20ac]?\d[\d,.]*(?:\s?(?:%|percent|million|billion|thousand))?")
+
+
+def _name_like(word: str, common: frozenset[str]) -> bool:
+    low = word.lower().strip(".,'\u2019")
+    return low not in _NOT_NAMES and low not in common and not word.isupper()
+
+
+def candidates(sentence: str, kind: AnswerType | None, question: str, common: frozenset[str] = frozenset()) -> set[str]:
+    """The answers a sentence puts forward for this kind of question (names, dates or amounts the
+    question does not already contain), lowercased, so other passages can be checked for them."""
+    asked = question.lower()
+    found: set[str] = set()
+    if kind in (None, AnswerType.PERSON, AnswerType.PLACE):
+        for m in _CAPITAL_RUN.finditer(sentence):
+            words = [w for w in m.group().split() if _name_like(w, common) or w.isupper()]
+            if len(words) >= 2:  # headlines run names into other capitalised words: take pairs
+                found.update(f"{a} {b}" for a, b in zip(words, words[1:]))
+            elif words and m.start() > 0:
+                found.add(words[0])
+    if kind in (None, AnswerType.DATE):
+        found.update(m.group() for m in _FULL_DATE.finditer(sentence))
+    if kind in (None, AnswerType.NUMBER):
+        found.update(m.group() for m in _AMOUNT.finditer(sentence))
+    return {c.lower() for c in found if len(c) > 1 and c.lower() not in asked}

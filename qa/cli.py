@@ -12,7 +12,7 @@ from typing import Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from qa.errors import QAError
+from qa.errors import BadInput, QAError
 
 EXIT_USER_ERROR = 1
 
@@ -145,6 +145,30 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from evals import report, runner
+    from qa.config import Settings
+
+    settings = Settings()
+    if args.limit is not None and args.limit < 1:
+        raise BadInput("--limit must be at least 1")
+    if args.benchmark:
+        if args.benchmark not in runner.benchmarks.FILES and not Path(args.benchmark).is_file():
+            raise BadInput(f"no benchmark {args.benchmark!r}: give squad2, rgb or the path of a benchmark file")
+        result = runner.run_benchmark(args.benchmark, limit=args.limit, seed=args.seed, unanswerable=args.unanswerable, settings=settings)
+    else:
+        result = runner.run_gold(settings, path=args.gold)
+    failed = runner.failures(result, runner.load_thresholds(args.thresholds))
+    print(report.table(result, failed))
+    if args.json:
+        report.write_json(result, args.json)
+        print(f"cases written to {args.json}")
+    out = args.report or Path(settings.data_dir) / "reports" / f"{result.name}.md"
+    report.write_markdown(result, out, failed, command="qa eval " + " ".join(args.argv))
+    print(f"report written to {out}")
+    return EXIT_USER_ERROR if failed else 0
+
+
 # -- wiring --------------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa", description="Grounded, cited answers from news articles.")
@@ -180,6 +204,17 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("reindex", help="re-embed every article with the configured model")
     s.set_defaults(func=cmd_reindex)
+
+    s = sub.add_parser("eval", help="score the gold suite or a benchmark; exits 1 below a threshold")
+    s.add_argument("--benchmark", metavar="NAME|PATH", help="squad2, rgb, or a file in either format")
+    s.add_argument("--limit", type=int, default=None, metavar="N", help="answerable questions to sample (default: all)")
+    s.add_argument("--unanswerable", type=int, default=0, metavar="N", help="squad2: also sample N unanswerable questions")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--gold", type=Path, default=None, metavar="FILE", help="gold suite (default: evals/gold.json)")
+    s.add_argument("--thresholds", type=Path, default=None, metavar="FILE", help="default: evals/thresholds.toml")
+    s.add_argument("--json", type=Path, metavar="FILE", help="also write the metrics and every case")
+    s.add_argument("--report", type=Path, metavar="FILE.md", help="default: QA_DATA_DIR/reports/<run>.md")
+    s.set_defaults(func=cmd_eval)
     return p
 
 
@@ -191,6 +226,7 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     if args.cmd in ("ask", "chat") and getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 50:
         print("qa: error: --top-k must be between 1 and 50", file=sys.stderr)
         return EXIT_USER_ERROR

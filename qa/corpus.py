@@ -360,13 +360,18 @@ _READER_ADDRESS = re.compile(r"\b(?:[Yy]ou|[Yy]our|[Ww]e|[Oo]ur|us)\b")
 _WEAK_MAX_WORDS = 60
 
 
-def _is_furniture(para: str) -> bool:
-    words = len(para.split())
+def _is_plain_furniture(para: str) -> bool:
+    """Furniture by its wording alone ("Advertisement", "Read more ...")."""
     core = para.strip(_EDGE_PUNCT)
     if _FURNITURE_EXACT.fullmatch(core):
         return True
-    if words <= _STRONG_MAX_WORDS and (_FURNITURE_PREFIX.match(core) or _FURNITURE_ANYWHERE.search(core)):
+    return len(para.split()) <= _STRONG_MAX_WORDS and bool(_FURNITURE_PREFIX.match(core) or _FURNITURE_ANYWHERE.search(core))
+
+
+def _is_furniture(para: str) -> bool:
+    if _is_plain_furniture(para):
         return True
+    words = len(para.split())
     if words >= _WEAK_MAX_WORDS:
         return False
     signals = sum(1 for rx in _WEAK_SIGNALS if rx.search(para))
@@ -378,10 +383,8 @@ def clean_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     # Texts without blank lines (e.g. scraped, or trafilatura output) use one line per paragraph.
     blocks = _BLANK_LINE.split(text) if _BLANK_LINE.search(text) else text.split("\n")
-    paras = []
-    for block in blocks:
-        # Hard-wrapped lines are joined so sentences (and citation quotes) are not cut by newlines.
-        para = _SPACES.sub(" ", " ".join(line.strip() for line in block.split("\n") if line.strip()))
-        if para and not _is_furniture(para):
-            paras.append(para)
-    return "\n\n".join(paras)
+    # Hard-wrapped lines are joined so sentences (and citation quotes) are not cut by newlines.
+    paras = [_SPACES.sub(" ", " ".join(line.strip() for line in block.split("\n") if line.strip())) for block in blocks]
+    kept = [p for p in paras if p and not _is_furniture(p)]
+    # A short snippet that trails a site footer is still the article: never clean a text to nothing.
+    return "\n\n".join(kept or [p for p in paras if p and not _is_plain_furniture(p)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -22,6 +23,9 @@ from qa.store import Store, StoredArticle
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
+
+
+RANK_DEPTH = 15  # passages ranked per question, so the evals see articles beyond the answer's top_k
 
 
 def _ms(seconds: float) -> float:
@@ -47,6 +51,16 @@ def citations(draft: Draft) -> list[Citation]:
             ))  # fmt: skip
         last = pick
     return out
+
+
+@dataclass(frozen=True)
+class Trace:
+    answer: Answer
+    ranked_docs: tuple[str, ...]  # retrieved articles, best first
+    support: float
+    forced: bool  # abstained because the asked-for type is missing
+    candidate: str  # the answer it would give without abstaining
+    candidate_docs: tuple[str, ...]
 
 
 class QAEngine:
@@ -98,6 +112,10 @@ class QAEngine:
         return q
 
     def ask(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
+        return self.trace(question, history=history, top_k=top_k).answer
+
+    def trace(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None) -> "Trace":
+        """`ask`, plus what the evals need: the ranking and what an abstention would have said."""
         q = self.check_question(question)
         snap = self.index.snapshot()
         self.embed_model  # noqa: B018 -- a first question loads the model; its timings should not count that
@@ -106,18 +124,22 @@ class QAEngine:
             raise EmptyIndex("nothing is indexed yet: run `qa ingest` first")
         context = context_for(q, history)
         searched = f"{q} {context}" if context else q
-        hits = self.retriever(top_k=top_k, snapshot=snap).retrieve(searched)
-        passages = [Passage.from_node(h, snap) for h in hits]
+        k = top_k or self.settings.retrieval.top_k
+        hits = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap).retrieve(searched)
+        ranked = tuple(dict.fromkeys(snap.by_hash[h.node.metadata["hash"]].id for h in hits))
+        passages = [Passage.from_node(h, snap) for h in hits[:k]]
         retrieved = time.perf_counter()
-        draft = self.answerer.answer(q, passages, idf=snap.idf, context=context)
+        others = [Passage.from_node(h, snap) for h in hits[k:]]  # they vote on the answer; only the top k are quoted
+        draft = self.answerer.answer(q, passages, snap=snap, context=context, others=others)
         cites = citations(draft)
-        text = ABSTAIN_TEXT if draft.abstained else " ".join(f"{c.quote} [{c.id}]" for c in cites)
+        candidate = " ".join(f"{c.quote} [{c.id}]" for c in cites)
         done = time.perf_counter()
-        return Answer(
-            question=q, answer=text, abstained=draft.abstained, citations=cites,
-            resolved_question=searched if context else None,
+        answer = Answer(
+            question=q, answer=ABSTAIN_TEXT if draft.abstained else candidate, abstained=draft.abstained,
+            citations=[] if draft.abstained else cites, resolved_question=searched if context else None,
             timings_ms={"retrieve": _ms(retrieved - started), "answer": _ms(done - retrieved), "total": _ms(done - started)},
         )  # fmt: skip
+        return Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites))
 
     # -- documents ---------------------------------------------------------------------------------
     def _ingestor(self) -> Ingestor:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import shutil
 import threading
 import time
@@ -62,6 +63,8 @@ class Snapshot:
     chunk_df: Counter[str] = field(default_factory=Counter)
     n_chunks: int = 0
     fingerprint: str = ""
+    # Words the articles also write in lower case: "Tournament" is then a common noun, "Matsuyama" a name.
+    common_words: frozenset[str] = frozenset()
 
     def idf(self, term: str) -> float:
         return math.log(1 + (self.n_chunks + 1) / (self.chunk_df.get(term, 0) + 0.5))
@@ -71,14 +74,20 @@ class Snapshot:
         return not self.articles
 
 
-def _document_frequencies(articles: list[StoredArticle]) -> tuple[Counter[str], int]:
+_LOWER_WORD = re.compile(r"\b[a-z][a-z'\u2019-]+\b")
+
+
+def _document_frequencies(articles: list[StoredArticle]) -> tuple[Counter[str], int, frozenset[str]]:
     df: Counter[str] = Counter()
+    lower: set[str] = set()
     n = 0
     for stored in articles:
         for start, end in stored.layout.chunks:
-            df.update(set(terms(stored.article.text[start:end])))
+            text = stored.article.text[start:end]
+            df.update(set(terms(text)))
+            lower.update(_LOWER_WORD.findall(text))
             n += 1
-    return df, n
+    return df, n, frozenset(lower)
 
 
 class Index:
@@ -116,7 +125,7 @@ class Index:
             return self._snapshot
 
     def _build(self, articles: list[StoredArticle], fp: str) -> Snapshot:
-        df, n = _document_frequencies(articles)
+        df, n, lower = _document_frequencies(articles)
         return Snapshot(
             articles={a.id: a for a in articles},
             by_hash={a.hash: a for a in articles},
@@ -124,6 +133,7 @@ class Index:
             chunk_df=df,
             n_chunks=n,
             fingerprint=fp,
+            common_words=lower,
         )
 
     def _bm25(self, articles: list[StoredArticle], fp: str) -> "BM25Retriever":

@@ -10,6 +10,7 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import VectorStoreQuery
@@ -88,6 +89,20 @@ class HybridRetriever(BaseRetriever):
             if (h.score or 0.0) > 0 and h.node.metadata.get("hash") in snap.by_hash
         }
 
+    def _fill_cosines(self, ranked, snap: Snapshot, sentence_cos: dict[str, dict[int, float]], query: list[float]) -> None:
+        """The answerer compares every sentence of the returned chunks, not only those the
+        nearest-neighbour search happened to return, so fetch the missing vectors."""
+        missing = [f"{h}:{j}" for (h, k), _ in ranked for j, _ in snap.by_hash[h].sentences_of(k) if j not in sentence_cos.get(h, {})]
+        if not missing or query is None:
+            return
+        got = self._vector_store.client.get(ids=missing, include=["embeddings"])
+        q = np.asarray(query, dtype=np.float32)
+        q /= np.linalg.norm(q) or 1.0
+        for sid, vec in zip(got["ids"], got["embeddings"]):
+            h, j = sid.rsplit(":", 1)
+            v = np.asarray(vec, dtype=np.float32)
+            sentence_cos[h][int(j)] = float(q @ v / (np.linalg.norm(v) or 1.0))
+
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         snap = self._snapshot()
         if snap.empty:
@@ -99,6 +114,7 @@ class HybridRetriever(BaseRetriever):
         w = self.dense_weight
         fused = {k: w * dense.get(k, 0.0) + (1 - w) * bm25.get(k, 0.0) for k in dense.keys() | bm25.keys()}
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: self.top_k]
+        self._fill_cosines(ranked, snap, sentence_cos, query_bundle.embedding)
         out = []
         for (h, k), score in ranked:
             stored = snap.by_hash[h]

@@ -143,4 +143,9 @@ _IRREGULAR = dict(
 def terms(text: str) -> list[str]:
     """Stemmed content words, for lexical evidence."""
     words = [_IRREGULAR.get(t, t) for t in tokens(text) if t not in STOPWORDS]
-    return _stemmer().stemWords(words)
+    return [_fold_agent(s) for s in _stemmer().stemWords(words)]
+
+
+def _fold_agent(stem: str) -> str:
+    """"leader" meets "lead", "fighter" "fight", "higher" "high": the stemmer keeps -er words apart."""
+    return stem[:-2] if len(stem) > 5 and stem.endswith("er") else stem

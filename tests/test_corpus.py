@@ -375,3 +375,10 @@ def test_slugify() -> None:
     non_latin = slugify("日本のニュース")
     assert non_latin.startswith("doc-") and non_latin == slugify("日本のニュース") != slugify("中国")
     assert ".jsonl" in SUPPORTED_SUFFIXES
+
+
+def test_a_snippet_trailing_a_site_footer_is_kept_not_emptied():
+    text = "Carlos Alcaraz beats Novak Djokovic to win Wimbledon. ABC News · Terms of Use · Privacy Policy · Your ..."
+    assert clean_text(text) == text
+    with pytest.raises(BadInput, match="no article text"):
+        article_from_fields(doc_id="x", title="", text="Advertisement", source="s")

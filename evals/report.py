@@ -1,0 +1,99 @@
+"""Printing and reporting a run: the terminal table, the JSON file, the markdown report and its plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from evals.metrics import sweep, summarize
+from evals.runner import Run
+
+THRESHOLDS = [i / 100 for i in range(0, 91)]
+MAX_FALSE_ABSTENTION = 0.2  # the operating point reported for abstention recall
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "n/a" if value != value else f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def operating_point(run: Run, max_false: float = MAX_FALSE_ABSTENTION) -> dict[str, float] | None:
+    """The best abstention recall whose false-abstention rate stays at or below `max_false`."""
+    if not run.metrics.unanswerable or not run.metrics.answerable:
+        return None
+    ok = [r for r in sweep(run.outcomes, THRESHOLDS) if r["false_abstention_rate"] <= max_false]
+    return max(ok, key=lambda r: (r["abstention_recall"], -r["threshold"]), default=None)
+
+
+def table(run: Run, failed: list[str]) -> str:
+    lines = [f"{run.name}: {run.metrics.answerable} answerable, {run.metrics.unanswerable} unanswerable"]
+    lines += [f"  {k:<24} {_fmt(v)}" for k, v in run.metrics.headline().items() if k not in ("answerable", "unanswerable")]
+    if point := operating_point(run):
+        lines.append(f"  abstention recall {point['abstention_recall']:.3f} at false abstention "
+                     f"{point['false_abstention_rate']:.3f} (threshold {point['threshold']:.2f})")  # fmt: skip
+    lines += [f"  FAIL {f}" for f in failed] or ["  all thresholds met"]
+    return "\n".join(lines)
+
+
+def write_json(run: Run, path: Path) -> None:
+    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in run.metrics.headline().items()}
+    payload = {"run": run.name, "params": run.params, "metrics": metrics, "cases": run.records}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def plot(run: Run, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = summarize(run.outcomes, max_k=10).recall_curve
+    rows = sweep(run.outcomes, THRESHOLDS)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(list(curve), list(curve.values()), marker="o")
+    left.set(title="Retrieval: recall@k", xlabel="k (articles)", ylabel="recall", ylim=(0, 1.02), xticks=list(curve))
+    left.grid(alpha=0.3)
+    xs = [r["threshold"] for r in rows]
+    right.plot(xs, [r["answer_accuracy"] for r in rows], label="answer accuracy (answerable)")
+    right.plot(xs, [r["false_abstention_rate"] for r in rows], label="false abstention (answerable)")
+    if run.metrics.unanswerable:
+        right.plot(xs, [r["abstention_recall"] for r in rows], label="abstention recall (unanswerable)")
+    current = run.params.get("abstain_threshold")
+    if current is not None:
+        right.axvline(current, color="grey", linestyle="--", label=f"threshold in use ({current:.2f})")
+    right.set(title="Answers against the abstention threshold", xlabel="threshold", ylim=(0, 1.02))
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8, loc="best")
+    fig.suptitle(f"{run.name}: {run.metrics.answerable} answerable, {run.metrics.unanswerable} unanswerable")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_markdown(run: Run, path: Path, failed: list[str], *, command: str) -> None:
+    image = path.with_suffix(".png")
+    plot(run, image)
+    m = run.metrics.headline()
+    lines = [f"# Eval report: {run.name}", "", f"Reproduce: `{command}`", "",
+             f"Parameters: {', '.join(f'{k}={v}' for k, v in run.params.items())}", "",
+             f"![{run.name}]({image.name})", "", "| metric | value |", "| --- | --- |"]  # fmt: skip
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items()]
+    if point := operating_point(run):
+        lines += ["", f"Abstention recall at a false-abstention rate of {MAX_FALSE_ABSTENTION} or less: "
+                  f"**{point['abstention_recall']:.3f}** (threshold {point['threshold']:.2f}, false abstention "
+                  f"{point['false_abstention_rate']:.3f})."]  # fmt: skip
+    lines += ["", "Thresholds: " + ("; ".join(failed) if failed else "all met."), ""]
+    wrong = [r for r in run.records if r["gold_answers"] and not r["correct"]]
+    missed = [r for r in run.records if not r["gold_answers"] and not r["abstained"]]
+    for title, rows in (("Answerable questions it got wrong", wrong), ("Unanswerable questions it answered", missed)):
+        if rows:
+            lines += [f"## {title} ({len(rows)}; first 15)", ""]
+            lines += [f"- `{r['id']}` {r['question']} — gold: {r['gold_answers'] or 'none'} — said: "
+                      f"{r['answer'][:200]}" for r in rows[:15]]  # fmt: skip
+            lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,149 @@
+"""Run the gold suite or a benchmark through the real engine and score it.
+
+Each run gets its own Chroma collection (`eval-gold`, `bench-squad2`, ...) under QA_DATA_DIR, so
+evals never touch the user's index, and a second run embeds nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from evals import benchmarks, gold
+from evals.metrics import Metrics, Outcome, summarize
+from qa.config import ChromaSettings, Settings
+from qa.engine import QAEngine
+from qa.models import Article, Turn
+
+THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.toml"
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    answers: tuple[str, ...]
+    gold_docs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One case: a question, or a conversation whose turns are asked in order."""
+
+    id: str
+    turns: tuple[Question, ...]
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Run:
+    name: str
+    outcomes: list[Outcome]
+    records: list[dict]
+    metrics: Metrics
+    params: dict = field(default_factory=dict)
+
+
+def engine_for(name: str, articles: Sequence[Article], settings: Settings | None = None, **kwargs) -> QAEngine:
+    """An engine on the collection `name`, holding exactly `articles` (re-runs embed nothing)."""
+    base = settings or Settings()
+    chroma = ChromaSettings(**(base.chroma.model_dump() | {"collection": name}))
+    engine = QAEngine(base.model_copy(update={"chroma": chroma}), **kwargs)
+    report = engine.add(articles, progress=sys.stderr.isatty())
+    if report.added or report.updated:
+        print(f"indexed {len(report.added) + len(report.updated)} articles into {name} in {report.seconds:.1f}s", file=sys.stderr)
+    wanted = {a.id for a in articles}
+    for stale in [doc_id for doc_id in engine.index.snapshot().articles if doc_id not in wanted]:
+        engine.delete(stale)  # the collection mirrors this run's documents, nothing else
+    return engine
+
+
+def gold_items(suite: gold.GoldSuite) -> list[Item]:
+    return [
+        Item(case.id, tuple(Question(t.question, tuple(t.answers), frozenset([case.doc_id] if t.answers else []))
+                            for t in case.turns), tuple(case.tags))
+        for case in suite.cases
+    ]  # fmt: skip
+
+
+def benchmark_items(bench: benchmarks.Benchmark) -> list[Item]:
+    return [Item(c.id, (Question(c.question, tuple(c.answers), c.doc_ids),)) for c in bench.cases]
+
+
+def ask_all(engine: QAEngine, items: Sequence[Item]) -> tuple[list[Outcome], list[dict]]:
+    outcomes, records = [], []
+    for item in items:
+        history: list[Turn] = []
+        for n, q in enumerate(item.turns):
+            started = time.perf_counter()
+            trace = engine.trace(q.text, history=history)
+            latency = (time.perf_counter() - started) * 1000
+            a = trace.answer
+            outcome = Outcome(
+                answers=q.answers, gold_docs=q.gold_docs, ranked_docs=trace.ranked_docs, answer=a.answer,
+                abstained=a.abstained, quotes=tuple(c.quote for c in a.citations),
+                cited_docs=tuple(c.doc_id for c in a.citations), latency_ms=latency, support=trace.support,
+                forced=trace.forced, candidate=trace.candidate,
+            )  # fmt: skip
+            outcomes.append(outcome)
+            records.append({
+                "id": item.id if len(item.turns) == 1 else f"{item.id}#{n + 1}",
+                "question": q.text, "gold_answers": list(q.answers), "gold_docs": sorted(q.gold_docs),
+                "tags": list(item.tags), "answer": a.answer, "abstained": a.abstained, "correct": outcome.correct,
+                "citations": [{"id": c.id, "doc_id": c.doc_id, "quote": c.quote, "start": c.start, "end": c.end}
+                              for c in a.citations],
+                "ranked_docs": list(trace.ranked_docs[:5]), "support": round(trace.support, 4),
+                "would_answer": None if not a.abstained else trace.candidate, "latency_ms": round(latency, 1),
+            })  # fmt: skip
+            history += [Turn(role="user", content=q.text), Turn(role="assistant", content=a.answer)]
+    return outcomes, records
+
+
+def run(engine: QAEngine, name: str, items: Sequence[Item], **params) -> Run:
+    engine.warm_up()
+    outcomes, records = ask_all(engine, items)
+    params["abstain_threshold"] = engine.settings.answer.abstain_threshold
+    return Run(name, outcomes, records, summarize(outcomes), params)
+
+
+def run_gold(settings: Settings | None = None, *, path: Path | None = None, **engine_kwargs) -> Run:
+    from qa.corpus import read_paths
+
+    path = path or gold.GOLD_FILE
+    settings = settings or Settings()
+    scan = read_paths([Path(settings.corpus_dir)], max_bytes=settings.ingest.max_file_bytes)
+    engine = engine_for("eval-gold", scan.articles, settings, **engine_kwargs)
+    return run(engine, "gold", gold_items(gold.load(path)), file=str(path))
+
+
+def run_benchmark(
+    name_or_path: str, *, limit: int | None, seed: int = 0, unanswerable: int = 0,
+    settings: Settings | None = None, **engine_kwargs,
+) -> Run:  # fmt: skip
+    bench = benchmarks.load(name_or_path, limit=limit, seed=seed, unanswerable=unanswerable)
+    engine = engine_for(f"bench-{bench.name}", bench.articles, settings, **engine_kwargs)
+    return run(engine, bench.name, benchmark_items(bench), limit=limit, seed=seed, unanswerable=unanswerable)
+
+
+# -- thresholds ------------------------------------------------------------------------------------
+def load_thresholds(path: Path | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    return tomllib.loads(Path(path or THRESHOLDS_FILE).read_text(encoding="utf-8"))
+
+
+def failures(run: Run, thresholds: dict) -> list[str]:
+    """Each metric that crosses its floor (`min`) or ceiling (`max`) for this run's name."""
+    limits = thresholds.get(run.name, {})
+    values = run.metrics.headline()
+    out = []
+    for kind, bounds in limits.items():
+        for metric, bound in bounds.items():
+            if metric not in values:
+                raise ValueError(f"thresholds: {run.name}.{kind}.{metric} is not a metric")
+            value = values[metric]
+            bad = value < bound if kind == "min" else value > bound
+            if bad or value != value:  # nan: the metric could not be measured
+                out.append(f"{metric} = {value:.3f}, {'below the floor' if kind == 'min' else 'above the ceiling'} {bound}")
+    return out
