@@ -31,7 +31,7 @@ def rows(engine, cases):
     answerer = engine.answerer
     for n, case in enumerate(cases):
         k = engine.settings.retrieval.top_k
-        hits = [Passage.from_node(h, snap) for h in engine.retriever(snapshot=snap, top_k=RANK_DEPTH).retrieve(case.question)]
+        hits = [Passage.from_node(h, snap) for h in engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).retrieve(case.question)]
         for pick in answerer.features(case.question, hits[:k], snap=snap, others=hits[k:]):
             yield n, [pick.features[k] for k in FEATURES], contains_answer(pick.text, case.answers)
 
@@ -39,7 +39,7 @@ def rows(engine, cases):
 # squad2 gives one paragraph per answer and rarely names a year, so it cannot teach these; they are
 # set by reasoning instead: several sources agreeing on a name or date is evidence (RGB's news
 # snippets), and a sentence dated to another year than the one asked about is not the answer.
-FIXED = {"consensus": 2.0, "year_conflict": -1.0, "year_conflict_passage": -1.0}
+FIXED = {"consensus": 2.0, "year_conflict_sentence": -1.0, "year_conflict_passage": -1.0}
 
 
 def listwise(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, l2: float = 1e-3, steps: int = 600, lr: float = 0.5) -> np.ndarray:

@@ -93,7 +93,7 @@ class Outcome:
     latency_ms: float = 0.0
     support: float = 0.0  # the answerer's confidence, for the threshold sweep
     candidate: str = ""  # the answer it would give if it did not abstain
-    forced: bool = False  # abstained for a reason no threshold changes (the asked-for type is missing)
+    forced: bool = False  # abstained for a reason no threshold changes
 
     @property
     def answerable(self) -> bool:

@@ -30,7 +30,7 @@ ABSTAIN_TEXT = "The articles don't say."
 WEIGHTS: dict[str, float] = {
     "cos": 0.769, "cos_gap": 0.769, "cos_rank": 1.175, "lex": 1.113, "lex_gap": 1.113, "lex_rank": 0.735,
     "lex_window": 2.679, "lex_prev": 0.666, "offers": 0.894, "lacks": -0.894, "lex_offers": 0.255, "passage": 1.996,
-    "passage_bm25": 1.262, "bigram": 1.145, "num_match": 0.03, "num_passage": 0.046, "year_conflict": -1.0,
+    "passage_bm25": 1.262, "bigram": 1.145, "num_sentence": 0.03, "num_passage": 0.046, "year_conflict_sentence": -1.0,
     "year_conflict_passage": -1.0, "consensus": 2.0, "lex_plain": 1.255, "top_passage": 0.363, "short": -0.032,
     "novelty": -0.181,
 }  # fmt: skip
@@ -98,29 +98,23 @@ class Draft:
     support: float
     abstained: bool
     asks: AnswerType | None
-    forced: bool = False  # abstained because the asked-for type is missing, whatever the threshold
+    forced: bool = False  # abstained whatever the threshold: nothing retrieved is about the question, or a date or number asked for is missing
 
 
 _NUMBER = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b")
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 
 
-def _number_features(numbers: set[str], sentence: str, passage: str) -> dict[str, float]:
-    """A question about 2021 is not answered by a sentence about 2019: numbers it names must match."""
+def _number_features(numbers: set[str], text: str) -> dict[str, float]:
+    """A question about 2021 is not answered by a sentence about 2019: numbers it names must match.
+    `text` is a sentence or a passage."""
     if not numbers:
-        return {"num_match": 0.0, "num_passage": 0.0, "year_conflict": 0.0, "year_conflict_passage": 0.0}
-    found = set(_NUMBER.findall(sentence))
+        return {"num": 0.0, "year_conflict": 0.0}
     asked_years = {n for n in numbers if _YEAR.fullmatch(n)}
-
-    def conflict(text: str) -> float:
-        years = set(_YEAR.findall(text))
-        return float(bool(asked_years and years and not asked_years & years))
-
+    years = set(_YEAR.findall(text))
     return {
-        "num_match": len(numbers & found) / len(numbers),
-        "num_passage": len(numbers & set(_NUMBER.findall(passage))) / len(numbers),
-        "year_conflict": conflict(sentence),
-        "year_conflict_passage": conflict(passage),
+        "num": len(numbers & set(_NUMBER.findall(text))) / len(numbers),
+        "year_conflict": float(bool(asked_years and years and not asked_years & years)),
     }
 
 
@@ -179,6 +173,7 @@ class ExtractiveAnswerer:
             text = p.stored.article.text
             sentences = p.stored.sentences_of(p.chunk)
             seqs = [terms(text[s.start : s.end]) for _, s in sentences]
+            in_passage = _number_features(numbers, p.text)
             sets = [set(t) for t in seqs]
             for i, (j, s) in enumerate(sentences):
                 sentence = text[s.start : s.end]
@@ -195,7 +190,8 @@ class ExtractiveAnswerer:
                     "offers": float(typed),
                     "lacks": float(asks is not None and not typed),
                     "bigram": len(pairs & _bigrams(seqs[i])) / len(pairs) if pairs else 0.0,
-                    **_number_features(numbers, sentence, text[p.span[0] : p.span[1]]),
+                    **{f"{k}_sentence": v for k, v in _number_features(numbers, sentence).items()},
+                    **{f"{k}_passage": v for k, v in in_passage.items()},
                     "passage": p.score / top,
                     "passage_bm25": p.bm25 / top_bm25,
                     "top_passage": float(rank == 0),

@@ -43,7 +43,6 @@ _DATE_RE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER_RE = re.compile(rf"\d|\b({_NUMBER_WORDS.replace(' ', '|')})\b", re.IGNORECASE)
-_CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'\u2019-]+")
 _PLACE_PREP = re.compile(r"\b(in|at|from|near|to|of|across|into)\s+(the\s+)?[A-Z][\w-]+")
 
 _ROLES = (

@@ -58,7 +58,7 @@ class Trace:
     answer: Answer
     ranked_docs: tuple[str, ...]  # retrieved articles, best first
     support: float
-    forced: bool  # abstained because the asked-for type is missing
+    forced: bool  # abstained whatever the threshold: nothing retrieved is about the question, or a date or number asked for is missing
     candidate: str  # the answer it would give without abstaining
     candidate_docs: tuple[str, ...]
 
@@ -89,13 +89,13 @@ class QAEngine:
         self.embed_model.get_query_embedding("warm up")
         self.index.snapshot()
 
-    def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None) -> HybridRetriever:
+    def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None, exact_top: int | None = None) -> HybridRetriever:
         """`snapshot` pins what one question sees, so a concurrent ingest cannot change it midway."""
         r = self.settings.retrieval
         return HybridRetriever(
             snapshot=(lambda: snapshot) if snapshot else self.index.snapshot,
             vector_store=self.store.vector_store, embed_model=self.embed_model,
-            top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight,
+            top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight, exact_top=exact_top,
         )  # fmt: skip
 
     # -- questions ---------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ class QAEngine:
         context = context_for(q, history)
         searched = f"{q} {context}" if context else q
         k = top_k or self.settings.retrieval.top_k
-        hits = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap).retrieve(searched)
+        hits = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k).retrieve(searched)
         ranked = tuple(dict.fromkeys(snap.by_hash[h.node.metadata["hash"]].id for h in hits))
         passages = [Passage.from_node(h, snap) for h in hits[:k]]
         retrieved = time.perf_counter()

@@ -49,6 +49,7 @@ class HybridRetriever(BaseRetriever):
         top_k: int,
         candidates: int,
         dense_weight: float,
+        exact_top: int | None = None,
     ) -> None:
         super().__init__()
         self._snapshot = snapshot
@@ -57,6 +58,8 @@ class HybridRetriever(BaseRetriever):
         self.top_k = top_k
         self.candidates = candidates
         self.dense_weight = dense_weight
+        # leading chunks whose every sentence gets an exact similarity (the ones the answerer quotes)
+        self.exact_top = top_k if exact_top is None else exact_top
 
     def _dense(self, query: QueryBundle, snap: Snapshot) -> tuple[dict[ChunkKey, float], dict[str, dict[int, float]], float]:
         if query.embedding is None:
@@ -114,7 +117,7 @@ class HybridRetriever(BaseRetriever):
         w = self.dense_weight
         fused = {k: w * dense.get(k, 0.0) + (1 - w) * bm25.get(k, 0.0) for k in dense.keys() | bm25.keys()}
         ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: self.top_k]
-        self._fill_cosines(ranked, snap, sentence_cos, query_bundle.embedding)
+        self._fill_cosines(ranked[: self.exact_top], snap, sentence_cos, query_bundle.embedding)
         out = []
         for (h, k), score in ranked:
             stored = snap.by_hash[h]
