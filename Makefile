@@ -1,9 +1,9 @@
-# Two commands: `make run` (install, index corpus/, chat) and `make test` (install, run the tests).
+# Two commands: `make run` (install, index corpus/, serve the chat page and API) and `make test` (install, run the tests).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench screenshots clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,13 +17,16 @@ install: $(STAMP)
 
 run: install
 	$(VENV)/bin/qa ingest
-	$(VENV)/bin/qa chat
+	$(VENV)/bin/qa serve
 
 test: install
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) -m evals.retrieval --benchmark squad2 --limit 600
+
+screenshots: install
+	$(PY) -m server.screenshots
 
 clean:
 	rm -rf $(VENV) .qa

@@ -7,8 +7,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from pydantic import BaseModel, ValidationError
 
@@ -169,6 +169,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_USER_ERROR if failed else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from qa.config import Settings
+    from server import create_app
+
+    settings = Settings()
+    host, port = args.host or settings.server.host, args.port or settings.server.port
+    print(f"serving on http://{host}:{port} (API docs at /docs); Ctrl-C stops", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    return 0
+
+
 # -- wiring --------------------------------------------------------------------------------------
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa", description="Grounded, cited answers from news articles.")
@@ -201,6 +214,11 @@ def parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("delete")
     d.add_argument("id")
     s.set_defaults(func=cmd_docs)
+
+    s = sub.add_parser("serve", help="the web chat page and the HTTP API (default http://127.0.0.1:8000)")
+    s.add_argument("--host", default=None, help="default: QA_SERVER_HOST or 127.0.0.1")
+    s.add_argument("--port", type=int, default=None, help="default: QA_SERVER_PORT or 8000")
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("reindex", help="re-embed every article with the configured model")
     s.set_defaults(func=cmd_reindex)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLED_MODEL = "bundled"
@@ -32,7 +32,7 @@ class ChromaSettings(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _host_and_port_together(self) -> "ChromaSettings":
+    def _host_and_port_together(self) -> ChromaSettings:
         if (self.host is None) != (self.port is None):
             raise ValueError("set both QA_CHROMA_HOST and QA_CHROMA_PORT, or neither")
         return self
@@ -71,6 +71,15 @@ class AnswerSettings(BaseModel):
     )  # fmt: skip
 
 
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")
+    protect_reads: bool = Field(False, description="With QA_API_KEY set, require the key for questions and listings too.")
+    max_body_bytes: int = Field(6_000_000, ge=10_000, description="Larger request bodies are refused with 413.")
+    max_history_turns: int = Field(12, ge=0, le=1000, description="Turns of history kept; older ones are dropped.")
+    model_id: str = Field("news-qa", min_length=1, description="The model name the OpenAI-compatible endpoint lists.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="QA_",
@@ -88,6 +97,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    server: ServerSettings = ServerSettings()
+    api_key: SecretStr | None = Field(None, description="Protects the write endpoints (and reads with protect_reads).")
 
     @property
     def remote_chroma(self) -> bool:

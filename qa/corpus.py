@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from qa.errors import BadInput
+from qa.errors import BadInput, NotText, TooLarge
 from qa.models import Article
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
@@ -100,36 +100,42 @@ def _walk(folder: Path) -> list[Path]:
 
 
 def _read(path: Path, *, max_bytes: int) -> list[Article]:
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise BadInput("unsupported file type")
     if not path.is_file():
         raise BadInput("not a regular file")
-    raw = _read_text(path, max_bytes=max_bytes)
-    if suffix == ".jsonl":
-        return _parse_jsonl(raw, source=str(path))
-    return [parse_text(raw, doc_id=slugify(path.stem), source=str(path), fmt=_FORMATS[suffix])]
-
-
-def _read_text(path: Path, *, max_bytes: int) -> str:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise BadInput(f"file is too large ({size} bytes; the limit is {max_bytes})")
+            raise TooLarge(f"file is too large ({size} bytes; the limit is {max_bytes})")
         with path.open("rb") as fh:
             data = fh.read(max_bytes + 1)  # bounded even if the file grew since stat()
     except OSError as exc:
         raise BadInput(f"cannot read file: {exc.strerror or exc}") from exc
+    return parse_bytes(data, name=path.name, source=str(path), max_bytes=max_bytes)
+
+
+def parse_bytes(data: bytes, *, name: str, source: str, max_bytes: int) -> list[Article]:
+    """One file's content (read from disk or uploaded) -> its articles; the suffix of `name` is the format."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise NotText(f"unsupported file type {suffix or '(none)'!r}; use {', '.join(SUPPORTED_SUFFIXES)}")
+    raw = decode(data, max_bytes=max_bytes)
+    if suffix == ".jsonl":
+        return _parse_jsonl(raw, source=source)
+    return [parse_text(raw, doc_id=slugify(Path(name).stem), source=source, fmt=_FORMATS[suffix])]
+
+
+def decode(data: bytes, *, max_bytes: int) -> str:
+    """Refuse oversized, empty, binary and non-UTF-8 content with a message that says which."""
     if len(data) > max_bytes:
-        raise BadInput(f"file is too large (over {max_bytes} bytes)")
+        raise TooLarge(f"file is too large (over {max_bytes} bytes)")
     if not data.strip():
         raise BadInput("empty file")
     if b"\x00" in data[:_SNIFF_BYTES]:
-        raise BadInput("binary file (contains NUL bytes)")
+        raise NotText("binary file (contains NUL bytes)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise BadInput(f"not UTF-8 text (invalid byte at offset {exc.start}); re-save it as UTF-8") from exc
+        raise NotText(f"not UTF-8 text (invalid byte at offset {exc.start}); re-save it as UTF-8") from exc
 
 
 # ---------------------------------------------------------------- formats

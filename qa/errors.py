@@ -11,6 +11,16 @@ class BadInput(QAError):
     """A question, file or request the service refuses."""
 
 
+class TooLarge(BadInput):
+    status = 413
+
+
+class NotText(BadInput):
+    """Binary or non-UTF-8 content, or a file type we do not read."""
+
+    status = 415
+
+
 class NotFound(QAError):
     status = 404
 

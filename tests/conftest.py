@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,16 +45,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real `chroma run` process on loopback."""
+@contextmanager
+def chroma_run(path: Path):
+    """A real `chroma run` process on loopback, storing under `path`; yields (host, port, process)."""
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     if exe is None:
         pytest.fail("the `chroma` command is missing; it ships with the chromadb package")
     port = _free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
     log = open(path / "server.log", "wb")
-    proc = subprocess.Popen([exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -66,13 +70,22 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     else:
         proc.kill()
         pytest.fail("chroma run did not start within 60s")
-    yield ("127.0.0.1", port)
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield ("127.0.0.1", port, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `chroma run` process on loopback, shared by the session."""
+    with chroma_run(tmp_path_factory.mktemp("chroma-server")) as (host, port, _):
+        yield (host, port)
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -106,3 +119,45 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def started(client):
+    """Enter a TestClient and wait, as a deployment's readiness probe would, until the engine is loaded."""
+
+    @contextmanager
+    def running():
+        with client as c:
+            assert c.app.state.runtime.ready.wait(120), c.app.state.runtime.error
+            yield c
+
+    return running()
+
+
+# -- the server ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def shared_corpus_engine(tmp_path_factory: pytest.TempPathFactory, embed_model) -> QAEngine:
+    """One engine over corpus/ for the read-only server tests (questions never change the index)."""
+    engine = QAEngine(Settings(data_dir=tmp_path_factory.mktemp("served")), embed_model=embed_model)
+    engine.ingest([CORPUS])
+    return engine
+
+
+@pytest.fixture
+def client(shared_corpus_engine: QAEngine):
+    """The real app through FastAPI's TestClient (HTTP over the ASGI interface), lifespan included."""
+    from fastapi.testclient import TestClient
+
+    from server import create_app
+
+    with started(TestClient(create_app(engine=shared_corpus_engine))) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def live_url(shared_corpus_engine: QAEngine):
+    """A real uvicorn server over corpus/ on a free loopback port."""
+    from server import create_app
+    from server.live import serving
+
+    with serving(create_app(engine=shared_corpus_engine)) as url:
+        yield url

@@ -1,0 +1,166 @@
+"""JSON and streaming API: questions (`/api/ask`, `/api/chat/stream`) and documents."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from qa.config import Settings
+from qa.corpus import article_from_fields, parse_bytes, slugify
+from qa.engine import QAEngine
+from qa.errors import TooLarge
+from qa.models import Answer, Article, ArticleInfo, IngestReport
+from server import answering, deps
+from server.errors import ApiError, describe
+from server.schemas import AskRequest, DocumentIn, ErrorBody
+
+router = APIRouter(
+    prefix="/api",
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
+)
+
+
+class Added(BaseModel):
+    report: IngestReport
+    documents: list[ArticleInfo]
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+class Document(BaseModel):
+    info: ArticleInfo
+    article: Article
+
+
+@router.post(
+    "/ask",
+    response_model=Answer,
+    dependencies=[Depends(deps.require_read), Depends(deps.json_body)],
+    summary="Answer a question",
+)
+async def ask(req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)) -> Answer:
+    return await answering.ask(engine, answering.checked(engine, s, req.question, req.history, req.top_k))
+
+
+@router.post(
+    "/chat/stream", dependencies=[Depends(deps.require_read), Depends(deps.json_body)], summary="Answer a question as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`citations`, then `delta` events, then `done` "
+               "with the answer JSON; a failure after the stream started arrives as an `error` event."}},
+)  # fmt: skip
+async def chat_stream(
+    req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)
+) -> StreamingResponse:
+    q = answering.checked(engine, s, req.question, req.history, req.top_k)
+
+    async def stream():
+        async for event, data in answering.events(engine, q):
+            yield answering.sse(event, data)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=answering.SSE_HEADERS)
+
+
+@router.get(
+    "/documents", response_model=list[ArticleInfo], dependencies=[Depends(deps.require_read)], summary="List articles"
+)
+async def documents(engine: QAEngine = Depends(deps.engine)) -> list[ArticleInfo]:
+    return await run_in_threadpool(engine.documents)
+
+
+@router.get(
+    "/documents/{doc_id}",
+    response_model=Document,
+    dependencies=[Depends(deps.require_read)],
+    summary="One article with its text",
+)
+async def document(doc_id: str, engine: QAEngine = Depends(deps.engine)) -> Document:
+    stored = await run_in_threadpool(engine.document, doc_id)
+    return Document(info=stored.info(), article=stored.article)
+
+
+_UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".txt .md .html or .jsonl, UTF-8"}
+                    },
+                },  # fmt: skip
+            },
+        },
+    }
+}
+
+
+async def _articles_from(request: Request, s: Settings) -> list[Article]:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = s.ingest.max_file_bytes
+    if kind == "application/json" or kind.endswith("+json"):
+        try:
+            data = json.loads(await request.body())
+        except json.JSONDecodeError as err:
+            raise ApiError(400, f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+        except (ValueError, RecursionError) as err:  # bytes that are not UTF-8, nesting too deep to parse
+            raise ApiError(400, "malformed JSON: not UTF-8, or nested too deeply") from err
+        try:
+            doc = DocumentIn.model_validate(data)
+        except ValidationError as err:  # worded as FastAPI's own validation errors are
+            status, message, param = describe(RequestValidationError(err.errors()))
+            raise ApiError(status, message, param=param) from err
+        if doc.id is not None and slugify(doc.id) != doc.id:
+            raise ApiError(
+                422, f"id: use lowercase letters, digits and single dashes, such as {slugify(doc.id)!r}", param="id"
+            )
+        if len(doc.text.encode()) > limit:
+            raise TooLarge(f"the article is too large (the limit is {limit} bytes)")
+        return [article_from_fields(doc_id=slugify(doc.id or doc.title), title=doc.title, text=doc.text, source="api",
+                                    url=doc.url, published=doc.published, author=doc.author)]  # fmt: skip
+    if kind == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=10)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "file is required: send the article as the multipart field `file`", param="file")
+        data = await upload.read(limit + 1)
+        return parse_bytes(data, name=upload.filename or "upload.txt", source="api", max_bytes=limit)
+    raise ApiError(415, f"unsupported media type {kind or '(none)'!r}: send application/json or multipart/form-data")
+
+
+@router.post(
+    "/documents", response_model=Added, status_code=201, dependencies=[Depends(deps.require_write)],
+    summary="Add or update articles (JSON with title and text, or a file upload); indexed before the response",
+    openapi_extra=_UPLOAD_DOC, responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
+)  # fmt: skip
+async def add_document(request: Request, response: Response, engine: QAEngine = Depends(deps.engine),
+                       s: Settings = Depends(deps.settings)) -> Added:  # fmt: skip
+    articles = await _articles_from(request, s)
+    report = await run_in_threadpool(engine.add, articles)
+    if not report.added:
+        response.status_code = 200  # nothing new: updated, unchanged or a duplicate
+    stored = engine.index.snapshot().articles
+    ids = [report.duplicates.get(a.id, a.id) for a in articles]
+    return Added(report=report, documents=[stored[i].info() for i in dict.fromkeys(ids) if i in stored])
+
+
+@router.delete("/documents/{doc_id}", response_model=Deleted, dependencies=[Depends(deps.require_write)],
+               summary="Delete an article", responses={404: {"model": ErrorBody}})  # fmt: skip
+async def delete_document(doc_id: str, engine: QAEngine = Depends(deps.engine)) -> Deleted:
+    await run_in_threadpool(engine.delete, doc_id)
+    return Deleted(deleted=doc_id)

@@ -1,0 +1,97 @@
+"""Every refusal is a 4xx with one JSON shape ({"error": {message, type, code, param}}), never a 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qa.errors import QAError
+from server.schemas import ErrorBody, ErrorDetail
+
+log = logging.getLogger(__name__)
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 405: "invalid_request_error",
+          409: "conflict_error", 413: "request_too_large", 415: "unsupported_media_type", 422: "invalid_request_error",
+          500: "server_error", 503: "service_unavailable"}  # fmt: skip
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.headers = status, message, param, headers
+
+
+def body(status: int, message: str, param: str | None = None) -> dict:
+    return ErrorBody(
+        error=ErrorDetail(message=message, type=_TYPES.get(status, "error"), code=status, param=param)
+    ).model_dump()
+
+
+def error_response(
+    status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body(status, message, param), status_code=status, headers=headers)
+
+
+def describe(exc: RequestValidationError) -> tuple[int, str, str | None]:
+    """Pydantic's error list -> one readable sentence; malformed JSON is a 400, a wrong shape a 422."""
+    errors = exc.errors()
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            where = e.get("ctx", {}).get("error", "")
+            at = e.get("loc", (None, None))[-1]
+            return (
+                400,
+                f"malformed JSON: {where or 'cannot parse'}" + (f" (at character {at})" if isinstance(at, int) else ""),
+                None,
+            )
+    parts, param = [], None
+    for e in errors[:3]:
+        loc = [str(x) for x in e.get("loc", ()) if x != "body"]
+        field = ".".join(loc) or "body"
+        param = param or field
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "missing":
+            msg = "is required"
+        elif e.get("type") == "extra_forbidden":
+            msg = "is not a known field"
+        elif e.get("type") in ("model_type", "model_attributes_type", "dict_type") and field == "body":
+            msg = "must be a JSON object"
+        if field.startswith("history") and e.get("type") != "too_long":
+            msg += "; history must be a list of {role: user|assistant, content: string} objects"
+        parts.append(f"{field}: {msg}" if not msg.startswith("is ") else f"{field} {msg}")
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return 422, "; ".join(parts) + more, param
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(QAError)
+    async def _qa_error(request: Request, exc: QAError) -> JSONResponse:
+        return error_response(exc.status, str(exc))
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, param=exc.param, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message, param = describe(exc)
+        return error_response(status, message, param=param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); the server log has details")

@@ -1,0 +1,73 @@
+"""Request and error bodies of the HTTP API. Answers use qa.models.Answer, the library's contract."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from qa.models import Turn
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(description="The question; 1 to QA_MAX_QUESTION_CHARS characters.")
+    history: list[Turn] | None = Field(None, description="Earlier turns, oldest first, for follow-ups.")
+    top_k: StrictInt | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
+
+
+class DocumentIn(BaseModel):
+    """An article posted as JSON; a file upload (multipart, field `file`) is the other way in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: StrictStr = Field(min_length=1, max_length=1000)
+    text: StrictStr = Field(min_length=1)
+    id: StrictStr | None = Field(None, max_length=200, description="Default: made from the title.")
+    url: StrictStr | None = None
+    published: StrictStr | None = None
+    author: StrictStr | None = None
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: int
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """One error shape everywhere; it is also OpenAI's, so OpenAI clients show the message."""
+
+    error: ErrorDetail
+
+
+# -- OpenAI-compatible chat completions ----------------------------------------------------------
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: StrictStr
+    text: StrictStr | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: StrictStr | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # temperature, max_tokens ... are accepted and ignored
+
+    model: StrictStr
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool | None = False
+    top_k: StrictInt | None = Field(None, ge=1, le=50)
+    stream_options: dict[str, Any] | None = None

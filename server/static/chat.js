@@ -1,0 +1,234 @@
+// Chat page: streams answers from /api/chat/stream. Article text and questions are untrusted, so
+// everything is put in the page with textContent, never as HTML.
+"use strict";
+document.documentElement.classList.add("js");
+
+let history = [];
+const citationsOf = new WeakMap(); // answer bubble -> its citations
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function safeUrl(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+// Parse one Server-Sent Events block into {event, data}.
+function parseEvent(block) {
+  let event = "message";
+  const data = [];
+  for (const line of block.split(/\r?\n/)) {
+    if (line.startsWith("event:")) event = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  }
+  return { event, data: data.length ? JSON.parse(data.join("\n")) : null };
+}
+
+function renderAnswer(bubble, answer) {
+  bubble.classList.remove("streaming");
+  bubble.replaceChildren();
+  if (answer.abstained) {
+    bubble.classList.add("abstained");
+    bubble.append(el("p", "badge", "Not in the articles"));
+  }
+  const p = el("p", "answer");
+  const parts = answer.answer.split(/(\[\d+\])/);
+  for (const part of parts) {
+    const m = /^\[(\d+)\]$/.exec(part);
+    if (m && answer.citations.some((c) => c.id === Number(m[1]))) {
+      const b = el("button", "cite", part);
+      b.type = "button";
+      b.dataset.n = m[1];
+      b.setAttribute("aria-label", "Show source " + m[1]);
+      p.append(b);
+    } else if (part) {
+      p.append(document.createTextNode(part));
+    }
+  }
+  bubble.append(p);
+  citationsOf.set(bubble, answer.citations);
+}
+
+function showError(bubble, message) {
+  bubble.className = "bubble bot error";
+  bubble.setAttribute("role", "alert");
+  bubble.replaceChildren(el("strong", null, "Sorry, that did not work. "), document.createTextNode(message));
+}
+
+function setPanel(open) {
+  document.getElementById("source-panel").hidden = !open;
+  document.body.classList.toggle("panel-open", open);
+}
+
+function openSource(citation, fallback) {
+  const body = document.getElementById("panel-body");
+  body.replaceChildren();
+  if (citation) {
+    const h = el("h3");
+    const url = citation.url && safeUrl(citation.url);
+    if (url) {
+      const a = el("a", null, citation.title);
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      h.append(a);
+    } else {
+      h.textContent = citation.title;
+    }
+    body.append(h);
+    if (citation.published) body.append(el("p", "date", citation.published));
+    const qs = citation.start - citation.passage_start;
+    const qe = citation.end - citation.passage_start;
+    const passage = el("p", "passage");
+    passage.append(
+      document.createTextNode(citation.passage.slice(0, qs)),
+      el("mark", null, citation.passage.slice(qs, qe)),
+      document.createTextNode(citation.passage.slice(qe)),
+    );
+    body.append(passage);
+  } else if (fallback) {
+    body.append(fallback.cloneNode(true));
+  }
+  setPanel(true);
+  const mark = body.querySelector("mark");
+  if (mark) mark.scrollIntoView({ block: "center" });
+  document.getElementById("panel-close").focus();
+}
+
+async function ask(question) {
+  const conversation = document.getElementById("conversation");
+  const hint = document.getElementById("empty-hint");
+  if (hint) hint.remove();
+  const turn = el("li", "turn");
+  const bubble = el("div", "bubble bot streaming");
+  const draft = el("p", "answer");
+  bubble.append(draft);
+  turn.append(el("p", "bubble user", question), bubble);
+  conversation.append(turn);
+  turn.scrollIntoView({ block: "end" });
+
+  const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
+  const keyInput = document.getElementById("api-key");
+  if (keyInput && keyInput.value) {
+    headers["X-API-Key"] = keyInput.value;
+    sessionStorage.setItem("qa-key", keyInput.value);
+  }
+  let res;
+  try {
+    // follow-ups lean on the latest exchanges only; the server keeps at most the last few turns anyway
+    const recent = history.slice(-6);
+    res = await fetch("/api/chat/stream", { method: "POST", headers, body: JSON.stringify({ question, history: recent }) });
+  } catch (e) {
+    showError(bubble, "The server could not be reached. Check that it is running and try again.");
+    return;
+  }
+  if (!res.ok) {
+    let message = "The server answered " + res.status + ".";
+    try {
+      message = (await res.json()).error.message;
+    } catch (e) { /* keep the status line */ }
+    showError(bubble, message);
+    return;
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let finished = false;
+  try {
+    while (!finished) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      const blocks = buffer.split(/\r?\n\r?\n/);
+      buffer = blocks.pop();
+      for (const block of blocks) {
+        if (!block.trim()) continue;
+        const { event, data } = parseEvent(block);
+        if (event === "delta") {
+          draft.textContent += data.text;
+        } else if (event === "done") {
+          renderAnswer(bubble, data);
+          history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
+          finished = true;
+        } else if (event === "error") {
+          showError(bubble, data.error.message);
+          finished = true;
+        }
+      }
+    }
+  } catch (e) {
+    showError(bubble, "The answer stream broke off. Try again.");
+    return;
+  }
+  if (!finished) showError(bubble, "The answer stream ended before the answer was complete. Try again.");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("ask");
+  const input = document.getElementById("question");
+  const send = document.getElementById("send");
+  try {
+    history = JSON.parse(document.getElementById("history").value); // a page a form post returned
+  } catch (e) {
+    history = [];
+  }
+  const keyInput = document.getElementById("api-key");
+  if (keyInput) keyInput.value = sessionStorage.getItem("qa-key") || "";
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question || send.disabled) return;
+    input.value = "";
+    send.disabled = true;
+    try {
+      await ask(question);
+    } finally {
+      send.disabled = false;
+      input.focus();
+    }
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  document.getElementById("new-conversation").addEventListener("click", (event) => {
+    event.preventDefault();
+    history = [];
+    document.getElementById("conversation").replaceChildren();
+    document.getElementById("history").value = "[]";
+    setPanel(false);
+    input.value = "";
+    input.focus();
+  });
+
+  document.getElementById("conversation").addEventListener("click", (event) => {
+    const cite = event.target.closest(".cite");
+    if (!cite) return;
+    event.preventDefault();
+    const bubble = cite.closest(".bubble");
+    const n = Number(cite.dataset.n);
+    const citation = (citationsOf.get(bubble) || []).find((c) => c.id === n);
+    const anchor = cite.getAttribute("href");
+    const target = anchor ? document.querySelector(anchor) : null;
+    if (citation || target) openSource(citation, target);
+  });
+
+  document.getElementById("panel-close").addEventListener("click", () => setPanel(false));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") setPanel(false);
+  });
+  input.focus();
+});
