@@ -111,9 +111,9 @@ _UPLOAD_DOC = {
 
 
 async def _articles_from(request: Request, s: Settings) -> list[Article]:
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    kind = deps.media_type(request)
     limit = s.ingest.max_file_bytes
-    if kind == "application/json" or kind.endswith("+json"):
+    if deps.is_json(kind):
         try:
             data = json.loads(await request.body())
         except json.JSONDecodeError as err:

@@ -25,10 +25,18 @@ def engine(rt: Runtime = Depends(runtime)) -> QAEngine:
     return rt.engine()
 
 
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_json(kind: str) -> bool:
+    return kind == "application/json" or kind.endswith("+json")
+
+
 def json_body(request: Request) -> None:
     """JSON endpoints refuse other media types with 415 rather than a confusing validation error."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json" and not kind.endswith("+json"):
+    kind = media_type(request)
+    if not is_json(kind):
         raise ApiError(415, f"unsupported media type {kind or '(none)'!r}: send the body as application/json")
 
 

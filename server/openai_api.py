@@ -99,14 +99,10 @@ async def chat_completions(
 
     include_usage = bool((req.stream_options or {}).get("include_usage"))
 
-    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
-        body = {
-            **base,
-            "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
-        }
-        return answering.sse(None, body)
+    def chunk(delta: dict | None, finish: str | None = None, **extra) -> str:
+        """One stream chunk; without a delta it is the usage-only chunk, whose `choices` is empty."""
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        return answering.sse(None, {**base, "object": "chat.completion.chunk", "choices": choices, **extra})
 
     async def stream():
         async for event, data in answering.events(engine, q):
@@ -118,9 +114,7 @@ async def chat_completions(
                 answer = Answer.model_validate(data)
                 yield chunk({}, "stop", citations=data["citations"], answer=data)
                 if include_usage:
-                    yield answering.sse(
-                        None, {**base, "object": "chat.completion.chunk", "choices": [], "usage": _usage(answer)}
-                    )
+                    yield chunk(None, usage=_usage(answer))
             else:  # error: OpenAI clients raise on a chunk that carries `error`
                 yield answering.sse(None, data)
         yield answering.sse(None, "[DONE]")

@@ -22,11 +22,9 @@ class Runtime:
         self.ready = threading.Event()
         self.done = threading.Event()  # loaded or failed: nobody waits on a load that already failed
         self.error: str | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._load, name="qa-load", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._load, name="qa-load", daemon=True).start()
 
     def _load(self) -> None:
         try:
