@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from qa.config import Settings
 from qa.engine import QAEngine
-from qa.models import Answer, Turn
+from qa.models import Turn
 from server import answering, deps
 from server.errors import ApiError
 from server.schemas import ChatCompletionRequest, ErrorBody
@@ -66,10 +66,9 @@ def _conversation(req: ChatCompletionRequest) -> tuple[object, list[Turn]]:
     return talk[-1].text(), history
 
 
-def _usage(answer: Answer) -> dict:
+def _usage(question: str, text: str) -> dict:
     # word counts stand in for tokens: there is no tokenizer behind an extractive answer
-    prompt = len(answer.question.split())
-    completion = len(answer.answer.split())
+    prompt, completion = len(question.split()), len(text.split())
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
@@ -94,7 +93,7 @@ async def chat_completions(
         return {
             **base, "object": "chat.completion",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
-            "usage": _usage(answer), "citations": [c.model_dump() for c in answer.citations], "answer": answer.model_dump(),
+            "usage": _usage(answer.question, answer.answer), "citations": [c.model_dump() for c in answer.citations], "answer": answer.model_dump(),
         }  # fmt: skip
 
     include_usage = bool((req.stream_options or {}).get("include_usage"))
@@ -111,10 +110,9 @@ async def chat_completions(
             elif event == "delta":
                 yield chunk({"content": data["text"]})
             elif event == "done":
-                answer = Answer.model_validate(data)
                 yield chunk({}, "stop", citations=data["citations"], answer=data)
                 if include_usage:
-                    yield chunk(None, usage=_usage(answer))
+                    yield chunk(None, usage=_usage(data["question"], data["answer"]))
             else:  # error: OpenAI clients raise on a chunk that carries `error`
                 yield answering.sse(None, data)
         yield answering.sse(None, "[DONE]")

@@ -15,9 +15,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from qa.errors import QAError
+from qa.errors import BadInput, QAError
 from qa.models import Answer, Citation, Turn
 from server import answering, deps
+from server.errors import ApiError
 from server.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
@@ -57,10 +58,10 @@ def source_view(c: Citation) -> dict:
 
 def _stats(rt: Runtime) -> dict:
     try:
-        docs = rt.engine(wait_s=30).documents()
+        snap = rt.engine(wait_s=30).index.snapshot()  # counted once, when the snapshot was built
     except QAError as err:
         return {"error": str(err)}
-    return {"articles": len(docs), "chunks": sum(d.chunks for d in docs)}
+    return {"articles": len(snap.articles), "chunks": snap.n_chunks}
 
 
 def _page(request: Request, rt: Runtime, *, turns: list[dict] | None = None, status: int = 200, question: str = "",
@@ -91,32 +92,22 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
     form = await request.form(max_files=0, max_fields=5)
     question = form.get("question")
     question = question if isinstance(question, str) else ""
-    turns, history, status = [], [], 200
+    history: list[Turn] = []
     try:
-        history = _HISTORY.validate_json(str(form.get("history") or "[]"))
-    except ValidationError:
-        turns, status = (
-            [{"question": question, "error": "the conversation history sent with the form is not valid"}],
-            400,
-        )
-    if not turns:
-        if deps.reads_protected(rt.settings) and not deps.key_matches(
-            str(form.get("api_key") or "") or deps.presented_key(request), rt.settings
-        ):
-            turns, status = [{"question": question, "error": "a valid API key is required"}], 401
-    if not turns:
         try:
-            engine = await run_in_threadpool(rt.engine)
-            q = answering.checked(engine, rt.settings, question, history, None)
-            answer = await answering.ask(engine, q)
-            turns = [answer_turn(answer)]
-            history = [
-                *history,
-                Turn(role="user", content=answer.question),
-                Turn(role="assistant", content=answer.answer),
-            ]
-        except QAError as err:
-            turns, status = [{"question": question, "error": str(err)}], err.status
+            history = _HISTORY.validate_json(str(form.get("history") or "[]"))
+        except ValidationError as err:
+            raise BadInput("the conversation history sent with the form is not valid") from err
+        key = str(form.get("api_key") or "") or deps.presented_key(request)
+        if deps.reads_protected(rt.settings) and not deps.key_matches(key, rt.settings):
+            raise ApiError(401, "a valid API key is required")
+        engine = await run_in_threadpool(rt.engine)
+        answer = await answering.ask(engine, answering.checked(engine, rt.settings, question, history, None))
+    except (QAError, ApiError) as err:
+        turns, status = [{"question": question, "error": str(err)}], err.status
+    else:
+        turns, status = [answer_turn(answer)], 200
+        history = [*history, Turn(role="user", content=answer.question), Turn(role="assistant", content=answer.answer)]
     earlier = [{"question": history[i].content, "plain": history[i + 1].content}
                for i in range(0, len(history) - (2 if status == 200 else 0), 2) if i + 1 < len(history)]  # fmt: skip
     kept = "" if status == 200 else question  # a refused question stays in the box to be fixed
