@@ -1,6 +1,7 @@
 """Every eval metric, defined once. The runner, the report and the tests all use these.
 
 Answer checks follow SQuAD: lowercase, drop punctuation and articles, collapse whitespace.
+Generative runs add metrics over the sentences the LLM wrote, as the verifier judged them.
 """
 
 from __future__ import annotations
@@ -80,6 +81,26 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """One sentence the LLM generated, as the verifier judged it."""
+
+    supported: bool  # it passed: at least one citation supports it, and its numbers and names check out
+    citations: int  # markers it emitted, those pointing at no passage included
+    supporting: int  # of them, the ones that support it on their own
+
+
+def generated_sentences(verdicts: Iterable) -> tuple[Sentence, ...]:
+    """The claims among `qa.verify.Verdict`s: "the articles don't say" is not one, and is left out."""
+    from qa.verify import is_abstention
+
+    return tuple(
+        Sentence(v.supported, len(v.claim.markers), v.cited_supporting)
+        for v in verdicts
+        if not is_abstention(v.claim.text)
+    )
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What one question produced, reduced to what the metrics need."""
 
@@ -94,6 +115,9 @@ class Outcome:
     support: float = 0.0  # the answerer's confidence, for the threshold sweep
     candidate: str = ""  # the answer it would give if it did not abstain
     forced: bool = False  # abstained for a reason no threshold changes
+    generated: bool = False  # asked in generative mode
+    fell_back: bool = False  # generative mode, but the answer is the extractive one (the LLM failed or nothing held up)
+    sentences: tuple[Sentence, ...] = ()  # generative mode: the claims the LLM wrote
 
     @property
     def answerable(self) -> bool:
@@ -123,6 +147,39 @@ class Outcome:
 
 
 @dataclass
+class Generation:
+    """Generative runs: the verifier's verdicts over every generated sentence of the run (micro-averaged),
+    abstention sentences left out. nan where there is nothing to measure."""
+
+    answers: int  # answers asked for in generative mode
+    sentences: int  # generated sentences that make a claim
+    unsupported_rate: float  # sentences that fail verification (strict mode removes them)
+    citation_precision: float  # citations that support their sentence on their own / citation markers emitted
+    citation_recall: float  # sentences with a supporting citation that pass / sentences
+    citation_f1: float
+    fallback_rate: float  # answers that fell back to the extractive one
+
+    def values(self) -> dict[str, float]:
+        return dict(vars(self))
+
+
+def summarize_generation(outcomes: Sequence[Outcome]) -> Generation:
+    sentences = [s for o in outcomes for s in o.sentences]
+    markers = sum(s.citations for s in sentences)
+    precision = sum(s.supporting for s in sentences) / markers if markers else math.nan
+    recall = _rate(s.supported for s in sentences)
+    if precision != precision or recall != recall:
+        f1 = math.nan
+    else:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return Generation(
+        answers=len(outcomes), sentences=len(sentences), unsupported_rate=_rate(not s.supported for s in sentences),
+        citation_precision=precision, citation_recall=recall, citation_f1=f1,
+        fallback_rate=_rate(o.fell_back for o in outcomes),
+    )  # fmt: skip
+
+
+@dataclass
 class Metrics:
     recall_at_1: float
     recall_at_5: float
@@ -139,9 +196,16 @@ class Metrics:
     answerable: int
     unanswerable: int
     recall_curve: dict[int, float] = field(default_factory=dict)
+    generation: Generation | None = None  # generative runs only
 
     def headline(self) -> dict[str, float]:
-        return {k: v for k, v in vars(self).items() if k != "recall_curve"}
+        return {k: v for k, v in vars(self).items() if k not in ("recall_curve", "generation")}
+
+    def values(self) -> dict[str, float]:
+        """Every metric a threshold can name: the headline, and `generation.<name>` (nan when the run
+        was not generative)."""
+        gen = self.generation.values() if self.generation else {k: math.nan for k in Generation.__dataclass_fields__}
+        return self.headline() | {f"generation.{k}": v for k, v in gen.items()}
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -181,6 +245,7 @@ def summarize(outcomes: Sequence[Outcome], *, max_k: int = 5) -> Metrics:
         answerable=len(ans),
         unanswerable=len(una),
         recall_curve=curve,
+        generation=summarize_generation(gen) if (gen := [o for o in outcomes if o.generated]) else None,
     )  # fmt: skip
 
 

@@ -1,4 +1,7 @@
-"""Printing and reporting a run: the terminal table, the JSON file, the markdown report and its plot."""
+"""Printing and reporting a run: the terminal table, the JSON file, the markdown report and its plot.
+
+A generative run adds which LLM produced it and the verifier's figures over the generated sentences.
+The abstention-threshold sweep is left out for it: the threshold decides only extractive answers."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from evals.metrics import sweep, summarize
+from evals.metrics import summarize, sweep
 from evals.runner import Run
 
 THRESHOLDS = [i / 100 for i in range(0, 91)]
@@ -19,9 +22,23 @@ def _fmt(value: float) -> str:
     return "n/a" if value != value else f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
 
 
+def _nulls(values: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}
+
+
+def generative(run: Run) -> bool:
+    return run.metrics.generation is not None
+
+
+def llm_line(run: Run) -> str:
+    p = run.params
+    return (f"{p.get('llm_backend')} model `{p.get('llm_model')}` at {p.get('llm_base_url')} "
+            f"(verify={p.get('verify')}, min_support={p.get('min_support')})")  # fmt: skip
+
+
 def operating_point(run: Run, max_false: float = MAX_FALSE_ABSTENTION) -> dict[str, float] | None:
     """The best abstention recall whose false-abstention rate stays at or below `max_false`."""
-    if not run.metrics.unanswerable or not run.metrics.answerable:
+    if not run.metrics.unanswerable or not run.metrics.answerable or generative(run):
         return None
     ok = [r for r in sweep(run.outcomes, THRESHOLDS) if r["false_abstention_rate"] <= max_false]
     return max(ok, key=lambda r: (r["abstention_recall"], -r["threshold"]), default=None)
@@ -30,6 +47,9 @@ def operating_point(run: Run, max_false: float = MAX_FALSE_ABSTENTION) -> dict[s
 def table(run: Run, failed: list[str]) -> str:
     lines = [f"{run.name}: {run.metrics.answerable} answerable, {run.metrics.unanswerable} unanswerable"]
     lines += [f"  {k:<24} {_fmt(v)}" for k, v in run.metrics.headline().items() if k not in ("answerable", "unanswerable")]
+    if gen := run.metrics.generation:
+        lines.append(f"  generated sentences, verified ({llm_line(run)}):")
+        lines += [f"    {k:<22} {_fmt(v)}" for k, v in gen.values().items()]
     if point := operating_point(run):
         lines.append(f"  abstention recall {point['abstention_recall']:.3f} at false abstention "
                      f"{point['false_abstention_rate']:.3f} (threshold {point['threshold']:.2f})")  # fmt: skip
@@ -38,7 +58,9 @@ def table(run: Run, failed: list[str]) -> str:
 
 
 def write_json(run: Run, path: Path) -> None:
-    metrics = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in run.metrics.headline().items()}
+    metrics = _nulls(run.metrics.headline())
+    if gen := run.metrics.generation:
+        metrics["generation"] = _nulls(gen.values())
     payload = {"run": run.name, "params": run.params, "metrics": metrics, "cases": run.records}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -51,11 +73,23 @@ def plot(run: Run, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     curve = summarize(run.outcomes, max_k=10).recall_curve
-    rows = sweep(run.outcomes, THRESHOLDS)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    if generative(run):  # the abstention threshold does not decide generative answers
+        fig, left = plt.subplots(1, 1, figsize=(5.5, 4))
+    else:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(list(curve), list(curve.values()), marker="o")
     left.set(title="Retrieval: recall@k", xlabel="k (articles)", ylabel="recall", ylim=(0, 1.02), xticks=list(curve))
     left.grid(alpha=0.3)
+    if not generative(run):
+        _threshold_panel(run, sweep(run.outcomes, THRESHOLDS), right)
+    fig.suptitle(f"{run.name}: {run.metrics.answerable} answerable, {run.metrics.unanswerable} unanswerable")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _threshold_panel(run: Run, rows: list[dict[str, float]], right) -> None:
     xs = [r["threshold"] for r in rows]
     right.plot(xs, [r["answer_accuracy"] for r in rows], label="answer accuracy (answerable)")
     right.plot(xs, [r["false_abstention_rate"] for r in rows], label="false abstention (answerable)")
@@ -67,21 +101,29 @@ def plot(run: Run, path: Path) -> None:
     right.set(title="Answers against the abstention threshold", xlabel="threshold", ylim=(0, 1.02))
     right.grid(alpha=0.3)
     right.legend(fontsize=8, loc="best")
-    fig.suptitle(f"{run.name}: {run.metrics.answerable} answerable, {run.metrics.unanswerable} unanswerable")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def write_markdown(run: Run, path: Path, failed: list[str], *, command: str) -> None:
     image = path.with_suffix(".png")
     plot(run, image)
     m = run.metrics.headline()
-    lines = [f"# Eval report: {run.name}", "", f"Reproduce: `{command}`", "",
-             f"Parameters: {', '.join(f'{k}={v}' for k, v in run.params.items())}", "",
-             f"![{run.name}]({image.name})", "", "| metric | value |", "| --- | --- |"]  # fmt: skip
+    gen = run.metrics.generation
+    lines = [f"# Eval report: {run.name}", "", f"Reproduce: `{command}`", ""]
+    if gen:
+        lines += [f"LLM: {llm_line(run)}", ""]
+    lines += [f"Parameters: {', '.join(f'{k}={v}' for k, v in run.params.items())}", "",
+              f"![{run.name}]({image.name})", "", "| metric | value |", "| --- | --- |"]  # fmt: skip
     lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items()]
+    if gen:
+        lines += ["", "## Generated sentences, as the verifier judged them", "",
+                  "Over every sentence the LLM wrote in the run (\"the articles don't say\" left out), micro-averaged. "
+                  "citation_precision: citations that support their sentence on their own / citation markers emitted "
+                  "(invalid ones included); citation_recall: sentences with a supporting citation that pass the "
+                  "verifier; unsupported_rate: sentences that fail it (removed in strict mode); fallback_rate: answers "
+                  "that fell back to the extractive one. n/a: nothing to measure. The table above scores the final "
+                  "answers as for extractive ones (over 2 sentences or 75 words counts as wrong).", "",
+                  "| metric | value |", "| --- | --- |"]  # fmt: skip
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in gen.values().items()]
     if point := operating_point(run):
         lines += ["", f"Abstention recall at a false-abstention rate of {MAX_FALSE_ABSTENTION} or less: "
                   f"**{point['abstention_recall']:.3f}** (threshold {point['threshold']:.2f}, false abstention "
@@ -95,5 +137,10 @@ def write_markdown(run: Run, path: Path, failed: list[str], *, command: str) -> 
             lines += [f"- `{r['id']}` {r['question']} — gold: {r['gold_answers'] or 'none'} — said: "
                       f"{r['answer'][:200]}" for r in rows[:15]]  # fmt: skip
             lines.append("")
+    unsupported = [(r, s) for r in run.records for s in r.get("sentences", []) if not s["supported"] and not s["abstention"]]
+    if unsupported:
+        lines += [f"## Generated sentences the verifier rejected ({len(unsupported)}; first 15)", ""]
+        lines += [f"- `{r['id']}` {s['text'][:200]} — {s['reason']}" for r, s in unsupported[:15]]
+        lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from qa.answer_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
+from qa.injection import instruction_like
 from qa.store import StoredArticle
 from qa.text import terms, tokens
 
@@ -177,8 +178,8 @@ class ExtractiveAnswerer:
             sets = [set(t) for t in seqs]
             for i, (j, s) in enumerate(sentences):
                 sentence = text[s.start : s.end]
-                if sentence.rstrip(_CLOSERS).endswith("?"):
-                    continue  # the article asking a question never answers one
+                if sentence.rstrip(_CLOSERS).endswith("?") or instruction_like(sentence):
+                    continue  # the article asking a question never answers one; text addressed to AI is no answer
                 window = sets[i].union(*sets[max(0, i - 1) : i + 2])
                 typed = asks is not None and offers(sentence, asks, question, common)
                 f = {

@@ -1,4 +1,4 @@
-"""The one factory for backends: the embedding model and the Chroma client. Imports are lazy so
+"""The one factory for backends: the embedding model, the Chroma client and the LLM. Imports are lazy so
 that `qa --help` is instant, and a missing package names what to install."""
 
 from __future__ import annotations
@@ -7,12 +7,13 @@ import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from qa.config import BUNDLED_MODEL, ChromaSettings, EmbeddingSettings
+from qa.config import BUNDLED_MODEL, ChromaSettings, EmbeddingSettings, LLMSettings
 from qa.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.llms import LLM
 
 # Nothing may reach a model hub or a telemetry endpoint at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -82,3 +83,30 @@ def chroma_client(settings: ChromaSettings, *, data_dir: os.PathLike[str] | str)
         )
     except Exception as err:  # chromadb raises several types for an unreachable server
         raise BackendUnavailable(f"cannot reach Chroma at {settings.host}:{settings.port}: {err}") from err
+
+
+def llm(settings: LLMSettings) -> "LLM | None":
+    """The configured LLM through LlamaIndex's own integration, or None for extractive answers only.
+    Retries are off: a failed call falls back to the extractive answer at once, within the timeout."""
+    if settings.backend == "none":
+        return None
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    if settings.backend == "ollama":
+        try:
+            from llama_index.llms.ollama import Ollama
+        except ImportError as err:
+            raise _missing("llama-index-llms-ollama", err) from err
+        return Ollama(
+            model=settings.model, base_url=settings.base_url, request_timeout=settings.timeout,
+            temperature=settings.temperature, additional_kwargs={"num_predict": settings.max_tokens},
+            headers={"Authorization": f"Bearer {key}"} if key else None,
+        )  # fmt: skip
+    try:
+        from llama_index.llms.openai_like import OpenAILike
+    except ImportError as err:
+        raise _missing("llama-index-llms-openai-like", err) from err
+    # No tokenizer: OpenAILike then never reaches for tiktoken, which downloads its tables at run time.
+    return OpenAILike(
+        model=settings.model, api_base=settings.base_url, api_key=key or "none", is_chat_model=True,
+        max_tokens=settings.max_tokens, temperature=settings.temperature, timeout=settings.timeout, max_retries=0,
+    )  # fmt: skip

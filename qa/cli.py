@@ -37,7 +37,20 @@ def _print_answer(answer) -> None:
     out.write(answer.answer + "\n")
     for c in answer.citations:
         out.write(f"  [{c.id}] {c.title} ({c.source}, chars {c.start}-{c.end})\n")
+    for u in answer.unsupported:
+        out.write(f"  {'removed' if answer.verify == 'strict' else 'unverified'}: {u.text} ({u.reason})\n")
+    for w in answer.warnings:
+        out.write(f"  warning: {w}\n")
     out.flush()
+
+
+def _add_mode_arguments(s: argparse.ArgumentParser, *, default: str | None, generative_help: str) -> None:
+    s.add_argument("--mode", choices=["extractive", "generative"], default=default, help=generative_help)
+    s.add_argument("--verify", choices=["strict", "flag"], default=None,
+                   help="generative: drop (strict) or flag unsupported sentences (default: QA_LLM_VERIFY)")  # fmt: skip
+
+
+ASK_MODE_HELP = "default: generative when an LLM is configured (QA_LLM_*), else extractive"
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -77,7 +90,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         engine, failed = _engine(), False
         for q in _questions(args.batch):
             try:
-                _print_json(engine.ask(q, top_k=args.top_k))
+                _print_json(engine.ask(q, top_k=args.top_k, mode=args.mode, verify=args.verify))
             except QAError as err:
                 failed = True
                 _print_json({"question": q, "error": str(err)})
@@ -85,7 +98,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR if failed else 0
     engine = _engine()
     engine.check_question(args.question)  # refuse bad input before loading the model
-    answer = engine.ask(args.question, top_k=args.top_k)
+    engine.resolve_mode(args.mode)
+    answer = engine.ask(args.question, top_k=args.top_k, mode=args.mode, verify=args.verify)
     _print_json(answer) if args.json else _print_answer(answer)
     return 0
 
@@ -94,6 +108,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from qa.models import Turn
 
     engine = _engine()
+    engine.resolve_mode(args.mode)
     engine.warm_up()
     history: list[Turn] = []
     print("Ask about the articles. /new starts a new conversation, /quit or Ctrl-D leaves.")
@@ -112,7 +127,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not line:
             continue
         try:
-            answer = engine.ask(line, history=history, top_k=args.top_k)
+            answer = engine.ask(line, history=history, top_k=args.top_k, mode=args.mode, verify=args.verify)
         except QAError as err:
             print(f"qa: {err}")
             continue
@@ -152,12 +167,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.limit is not None and args.limit < 1:
         raise BadInput("--limit must be at least 1")
-    if args.benchmark:
-        if args.benchmark not in runner.benchmarks.FILES and not Path(args.benchmark).is_file():
-            raise BadInput(f"no benchmark {args.benchmark!r}: give squad2, rgb or the path of a benchmark file")
-        result = runner.run_benchmark(args.benchmark, limit=args.limit, seed=args.seed, unanswerable=args.unanswerable, settings=settings)
-    else:
-        result = runner.run_gold(settings, path=args.gold)
+    if args.verify and args.mode != "generative":
+        raise BadInput("--verify applies to --mode generative only")
+    if args.benchmark and args.benchmark not in runner.benchmarks.FILES and not Path(args.benchmark).is_file():
+        raise BadInput(f"no benchmark {args.benchmark!r}: give squad2, rgb or the path of a benchmark file")
+    how = {"settings": settings, "mode": args.mode, "verify": args.verify}
+    try:
+        if args.benchmark:
+            result = runner.run_benchmark(args.benchmark, limit=args.limit, seed=args.seed, unanswerable=args.unanswerable, **how)
+        else:
+            result = runner.run_gold(path=args.gold, **how)
+    except runner.NoLLM as err:  # a setup problem, refused before anything is indexed or asked
+        print(f"qa: error: {err}", file=sys.stderr)
+        return 2
     failed = runner.failures(result, runner.load_thresholds(args.thresholds))
     print(report.table(result, failed))
     if args.json:
@@ -198,10 +220,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--top-k", type=int, default=None, metavar="N")
     s.add_argument("--batch", metavar="FILE", help="one question a line (- for stdin); prints JSON lines")
+    _add_mode_arguments(s, default=None, generative_help=ASK_MODE_HELP)
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("chat", help="multi-turn questions in the terminal")
     s.add_argument("--top-k", type=int, default=None, metavar="N")
+    _add_mode_arguments(s, default=None, generative_help=ASK_MODE_HELP)
     s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("docs", help="list, show or delete indexed articles")
@@ -232,6 +256,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--thresholds", type=Path, default=None, metavar="FILE", help="default: evals/thresholds.toml")
     s.add_argument("--json", type=Path, metavar="FILE", help="also write the metrics and every case")
     s.add_argument("--report", type=Path, metavar="FILE.md", help="default: QA_DATA_DIR/reports/<run>.md")
+    _add_mode_arguments(s, default="extractive", generative_help="generative: the configured LLM (QA_LLM_*) answers and "
+                        "every sentence is verified; the run is named <suite>-generative")  # fmt: skip
     s.set_defaults(func=cmd_eval)
     return p
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,46 @@ class AnswerSettings(BaseModel):
     )  # fmt: skip
 
 
+class LLMSettings(BaseModel):
+    backend: Literal["none", "openai", "ollama"] = Field(
+        "none",
+        description="`none` (extractive answers only), `openai` (any OpenAI-compatible server: vLLM, llama.cpp, "
+        "LM Studio, OpenAI) or `ollama`.",
+    )
+    base_url: str | None = Field(
+        None, description="The server's URL, e.g. http://127.0.0.1:11434 (Ollama) or http://127.0.0.1:8001/v1."
+    )
+    model: str | None = Field(None, description="The model name the server knows, e.g. llama3.1:8b or gpt-4o-mini.")
+    api_key: SecretStr | None = Field(None, description="Sent as a Bearer token to OpenAI-compatible servers.")
+    timeout: float = Field(60.0, gt=0, le=3600, description="Seconds for all the LLM work of one question.")
+    max_tokens: int = Field(400, ge=16, le=32_000, description="Tokens the model may generate per answer.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    verify: Literal["strict", "flag"] = Field(
+        "strict", description="Unsupported sentences: `strict` drops them, `flag` keeps them marked (unverified)."
+    )
+    min_support: float = Field(
+        0.60, ge=-1.0, le=1.0,
+        description="Cosine similarity a sentence needs to the best sentence of a passage it cites. "
+        "`python -m evals.calibrate_verify` picks it on squad2 and rgb: the best balanced accuracy (0.81) between "
+        "claims built from a question and its answer against the passage stating it and a related passage without "
+        "it (evals/reports/verify_calibration.md).",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _server_named(self) -> LLMSettings:
+        if self.backend != "none" and not self.model:
+            raise ValueError(f"QA_LLM_BACKEND={self.backend} needs QA_LLM_MODEL")
+        if self.backend == "ollama" and not self.base_url:
+            self.base_url = "http://127.0.0.1:11434"
+        if self.backend == "openai" and not self.base_url:
+            self.base_url = "https://api.openai.com/v1"
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend != "none"
+
+
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address `qa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `qa serve` listens on.")
@@ -98,6 +139,10 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()
+    llm: LLMSettings = LLMSettings()
+    prompts_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "prompts", description="Jinja2 prompt templates for the LLM."
+    )
     api_key: SecretStr | None = Field(None, description="Protects the write endpoints (and reads with protect_reads).")
 
     @property

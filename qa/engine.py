@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Literal, Sequence
 
 from qa import backends
 from qa.answer import ABSTAIN_TEXT, Draft, ExtractiveAnswerer, Passage
@@ -14,17 +14,23 @@ from qa.config import Settings
 from qa.corpus import read_paths
 from qa.errors import BadInput, EmptyIndex, NotFound
 from qa.followup import context_for
+from qa.generate import LLMFailed, Writer, generate
 from qa.index import Index, Snapshot
 from qa.ingest import Ingestor
 from qa.ingest import prune as prune_missing
-from qa.models import Answer, Article, ArticleInfo, Citation, IngestReport, Turn
+from qa.models import Answer, Article, ArticleInfo, Citation, Delta, IngestReport, SentenceCheck, Turn, Verified
+from qa.prompts import Prompts
 from qa.retrieval import HybridRetriever
 from qa.store import Store, StoredArticle
+from qa.verify import Verdict, Verifier
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
 
+Mode = Literal["extractive", "generative"]
+Verify = Literal["strict", "flag"]
+Event = Delta | SentenceCheck | Verified | Answer
 RANK_DEPTH = 15  # passages ranked per question, so the evals see articles beyond the answer's top_k
 
 
@@ -61,6 +67,7 @@ class Trace:
     forced: bool  # abstained whatever the threshold: nothing retrieved is about the question, or a date or number asked for is missing
     candidate: str  # the answer it would give without abstaining
     candidate_docs: tuple[str, ...]
+    checks: tuple[Verdict, ...] = ()  # generative mode: every generated sentence's verdict
 
 
 class QAEngine:
@@ -74,6 +81,11 @@ class QAEngine:
         cache = c.collection if c.host is None else f"{c.host}-{c.port}-{c.collection}"
         self.index = Index(self.store, cache_dir=Path(settings.data_dir) / "bm25" / cache, candidates=settings.retrieval.candidates)
         self.answerer = ExtractiveAnswerer(settings.answer)
+        # Prompts are loaded and checked now: a broken template fails start-up, not an answer.
+        llm = backends.llm(settings.llm)
+        self.writer = (
+            Writer(llm, Prompts(settings.prompts_dir, abstain_text=ABSTAIN_TEXT, max_sentences=settings.answer.max_sentences)) if llm else None
+        )
         self._embed_model = embed_model
         self._write_lock = threading.Lock()
 
@@ -111,35 +123,90 @@ class QAEngine:
             raise BadInput("the question contains a NUL byte")
         return q
 
-    def ask(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
-        return self.trace(question, history=history, top_k=top_k).answer
+    def resolve_mode(self, mode: str | None) -> Mode:
+        """The mode a question runs in; generative without an LLM is refused before any work."""
+        if mode is None:
+            return "generative" if self.writer else "extractive"
+        if mode not in ("extractive", "generative"):
+            raise BadInput(f"unknown mode {mode!r}: use extractive or generative")
+        if mode == "generative" and self.writer is None:
+            raise BadInput("generative mode needs an LLM: set QA_LLM_BACKEND and QA_LLM_MODEL (see the README)")
+        return mode
 
-    def trace(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None) -> "Trace":
+    # `mode`: extractive or generative (default: generative when an LLM is configured); `verify`: strict
+    # or flag (default QA_LLM_VERIFY). Both only matter to generative answers.
+    def ask(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None,
+            mode: Mode | None = None, verify: Verify | None = None) -> Answer:  # fmt: skip
+        return self.trace(question, history=history, top_k=top_k, mode=mode, verify=verify).answer
+
+    def trace(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None,
+              mode: Mode | None = None, verify: Verify | None = None) -> "Trace":  # fmt: skip
         """`ask`, plus what the evals need: the ranking and what an abstention would have said."""
+        *_, trace = self._run(question, history=history, top_k=top_k, mode=mode, verify=verify, stream=False)
+        return trace
+
+    def stream(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None,
+               mode: Mode | None = None, verify: Verify | None = None) -> Iterator[Event]:  # fmt: skip
+        """Generative: Delta (the draft), SentenceCheck and Verified pieces as they come, then the Answer.
+        Extractive: the Answer alone."""
+        for event in self._run(question, history=history, top_k=top_k, mode=mode, verify=verify, stream=True):
+            yield event.answer if isinstance(event, Trace) else event
+
+    def _run(self, question: str, *, history: Sequence[Turn], top_k: int | None, mode: Mode | None,
+             verify: Verify | None, stream: bool) -> Iterator["Event | Trace"]:  # fmt: skip
         q = self.check_question(question)
+        mode = self.resolve_mode(mode)
         snap = self.index.snapshot()
         self.embed_model  # noqa: B018 -- a first question loads the model; its timings should not count that
         started = time.perf_counter()
         if snap.empty:
             raise EmptyIndex("nothing is indexed yet: run `qa ingest` first")
-        context = context_for(q, history)
-        searched = f"{q} {context}" if context else q
+        deadline = time.monotonic() + self.settings.llm.timeout
+        warnings: list[str] = []
+        asked, context = q, ""
+        if mode == "generative" and history:
+            try:
+                asked = self.writer.condense(q, history, deadline=deadline, limit=self.settings.max_question_chars)
+            except LLMFailed as err:
+                warnings.append(f"the LLM could not rewrite the follow-up ({err}); the conversation was used instead")
+        if asked == q:
+            context = context_for(q, history)
+        searched = f"{asked} {context}" if context else asked
+        condensed = time.perf_counter()
         k = top_k or self.settings.retrieval.top_k
         hits = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k).retrieve(searched)
         ranked = tuple(dict.fromkeys(snap.by_hash[h.node.metadata["hash"]].id for h in hits))
         passages = [Passage.from_node(h, snap) for h in hits[:k]]
         retrieved = time.perf_counter()
         others = [Passage.from_node(h, snap) for h in hits[k:]]  # they vote on the answer; only the top k are quoted
-        draft = self.answerer.answer(q, passages, snap=snap, context=context, others=others)
+        draft = self.answerer.answer(asked, passages, snap=snap, context=context, others=others)
         cites = citations(draft)
         candidate = " ".join(f"{c.quote} [{c.id}]" for c in cites)
         done = time.perf_counter()
+        timings = {"retrieve": _ms(retrieved - condensed), "answer": _ms(done - retrieved)}
+        if asked != q or warnings:  # the LLM rewrote the follow-up, or tried to
+            timings = {"condense": _ms(condensed - started), **timings}
         answer = Answer(
             question=q, answer=ABSTAIN_TEXT if draft.abstained else candidate, abstained=draft.abstained,
-            citations=[] if draft.abstained else cites, resolved_question=searched if context else None,
-            timings_ms={"retrieve": _ms(retrieved - started), "answer": _ms(done - retrieved), "total": _ms(done - started)},
+            citations=[] if draft.abstained else cites, resolved_question=searched if searched != q else None,
+            timings_ms=timings, warnings=warnings,
         )  # fmt: skip
-        return Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites))
+        checks: tuple[Verdict, ...] = ()
+        if mode == "generative":
+            answer, checks = yield from generate(
+                self.writer, self._verifier(snap), asked, answer, passages, forced=draft.forced,
+                verify=verify or self.settings.llm.verify, stream=stream, deadline=deadline,
+            )  # fmt: skip
+            answer.timings_ms["generate"] = _ms(time.perf_counter() - done)
+        answer.timings_ms["total"] = _ms(time.perf_counter() - started)
+        yield Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites), checks)
+
+    def _verifier(self, snap: Snapshot) -> Verifier:
+        return Verifier(
+            embed=self.embed_model.get_text_embedding_batch, common_words=snap.common_words,
+            sentence_vectors=lambda p: self.store.sentence_vectors(p.stored.hash, [j for j, _ in p.stored.sentences_of(p.chunk)]),
+            min_support=self.settings.llm.min_support,
+        )  # fmt: skip
 
     # -- documents ---------------------------------------------------------------------------------
     def _ingestor(self) -> Ingestor:

@@ -64,6 +64,32 @@ class Turn(BaseModel):
     content: str = Field(max_length=20_000)
 
 
+class Unsupported(BaseModel):
+    text: str = Field(description="A generated sentence its citations do not support.")
+    reason: str
+
+
+class SentenceCheck(BaseModel):
+    """One generated sentence, as verified while the answer streams."""
+
+    text: str
+    supported: bool
+    reason: str | None = None
+    shown: str = Field(description="How it appears in the answer, with its citation numbers; empty when dropped.")
+
+
+class Delta(BaseModel):
+    """Text as the model generates it: a draft, not yet verified."""
+
+    text: str
+
+
+class Verified(BaseModel):
+    """Verified answer text; the pieces of one answer join into exactly `Answer.answer`."""
+
+    text: str
+
+
 class Answer(BaseModel):
     question: str
     answer: str
@@ -75,6 +101,12 @@ class Answer(BaseModel):
         default=None, description="The question as searched, when a follow-up was resolved against history."
     )
     warnings: list[str] = Field(default_factory=list)
+    verify: Literal["strict", "flag"] | None = Field(
+        default=None, description="Generative answers: what happened to unsupported sentences."
+    )
+    unsupported: list[Unsupported] = Field(
+        default_factory=list, description="Generated sentences that failed verification (dropped, or kept as flagged)."
+    )
 
 
 class IngestReport(BaseModel):

@@ -141,6 +141,11 @@ class Store:
             return None
         return _from_record(doc_id, got["documents"][0], got["metadatas"][0])
 
+    def sentence_vectors(self, content_hash: str, numbers: Sequence[int]) -> dict[int, list[float]]:
+        """Stored embeddings of some sentences of one text, by sentence number."""
+        got = self.sentences.get(ids=[f"{content_hash}:{j}" for j in numbers], include=["embeddings"])
+        return {int(i.rsplit(":", 1)[1]): list(v) for i, v in zip(got["ids"], got["embeddings"])}
+
     # -- writing -----------------------------------------------------------------------------------
     def put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]]) -> None:
         """Write articles as one group: markers, sentences, then the records (the commit), then cleanup.

@@ -1,5 +1,9 @@
 """One way to answer for every endpoint: check the request, ask the engine off the event loop, and
-turn the answer into stream events (citations, then text deltas, then the full answer)."""
+turn the answer into stream events.
+
+Extractive: `citations`, then `delta`s of the answer, then `done`. Generative: `delta`s of the draft
+as the LLM writes it, a `sentence` event as each sentence is verified, `verified` pieces of the
+checked answer, then `done` with the verified answer that replaces the draft."""
 
 from __future__ import annotations
 
@@ -9,12 +13,12 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from qa.config import Settings
 from qa.engine import QAEngine
 from qa.errors import EmptyIndex, QAError
-from qa.models import Answer, Turn
+from qa.models import Answer, Delta, SentenceCheck, Turn, Verified
 from server.errors import body as error_body
 
 log = logging.getLogger(__name__)
@@ -26,22 +30,25 @@ class Question:
     text: str
     history: tuple[Turn, ...]
     top_k: int | None
+    mode: str = "extractive"
+    verify: str | None = None
 
 
 def checked(
-    engine: QAEngine, settings: Settings, question: object, history: Sequence[Turn] | None, top_k: int | None
-) -> Question:
+    engine: QAEngine, settings: Settings, question: object, history: Sequence[Turn] | None, top_k: int | None,
+    mode: str | None = None, verify: str | None = None,
+) -> Question:  # fmt: skip
     """Refuse bad input before any work (and before a stream starts, so it gets a 4xx, not an event).
     Only the latest turns of a long conversation are kept: follow-ups lean on the last exchange."""
     text = engine.check_question(question)
     if engine.index.snapshot().empty:
         raise EmptyIndex("nothing is indexed yet: add articles first (`qa ingest` or POST /api/documents)")
     keep = settings.server.max_history_turns
-    return Question(text, tuple(history or ())[-keep:] if keep else (), top_k)
+    return Question(text, tuple(history or ())[-keep:] if keep else (), top_k, engine.resolve_mode(mode), verify)
 
 
 async def ask(engine: QAEngine, q: Question) -> Answer:
-    return await run_in_threadpool(engine.ask, q.text, history=q.history, top_k=q.top_k)
+    return await run_in_threadpool(engine.ask, q.text, history=q.history, top_k=q.top_k, mode=q.mode, verify=q.verify)
 
 
 def pieces(text: str) -> list[str]:
@@ -50,8 +57,13 @@ def pieces(text: str) -> list[str]:
 
 
 async def events(engine: QAEngine, q: Question) -> AsyncIterator[tuple[str, dict]]:
-    """(event, data) pairs: `citations`, `delta`..., `done`; or an `error` event if answering fails."""
+    """(event, data) pairs as the module docstring lists them; an `error` event if answering fails."""
     try:
+        if q.mode == "generative":
+            stream = engine.stream(q.text, history=q.history, top_k=q.top_k, mode=q.mode, verify=q.verify)
+            async for event in iterate_in_threadpool(stream):
+                yield _NAMES[type(event)], event.model_dump()
+            return
         answer = await ask(engine, q)
     except QAError as err:
         yield "error", error_body(err.status, str(err))
@@ -64,6 +76,9 @@ async def events(engine: QAEngine, q: Question) -> AsyncIterator[tuple[str, dict
     for piece in pieces(answer.answer):
         yield "delta", {"text": piece}
     yield "done", answer.model_dump()
+
+
+_NAMES = {Delta: "delta", SentenceCheck: "sentence", Verified: "verified", Answer: "done"}
 
 
 def sse(event: str | None, data: dict | str) -> str:

@@ -52,19 +52,21 @@ class Document(BaseModel):
     summary="Answer a question",
 )
 async def ask(req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)) -> Answer:
-    return await answering.ask(engine, answering.checked(engine, s, req.question, req.history, req.top_k))
+    return await answering.ask(engine, answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify))
 
 
 @router.post(
     "/chat/stream", dependencies=[Depends(deps.require_read), Depends(deps.json_body)], summary="Answer a question as Server-Sent Events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`citations`, then `delta` events, then `done` "
-               "with the answer JSON; a failure after the stream started arrives as an `error` event."}},
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Extractive: `citations`, then `delta` events, "
+               "then `done` with the answer JSON. Generative: `delta` events of the LLM's draft, a `sentence` event per "
+               "verified sentence, `verified` pieces of the checked answer, then `done` with the verified answer. A failure "
+               "after the stream started arrives as an `error` event."}},
 )  # fmt: skip
 async def chat_stream(
     req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)
 ) -> StreamingResponse:
-    q = answering.checked(engine, s, req.question, req.history, req.top_k)
+    q = answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify)
 
     async def stream():
         async for event, data in answering.events(engine, q):

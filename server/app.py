@@ -22,6 +22,7 @@ class Health(BaseModel):
     status: str
     detail: str | None = None
     articles: int | None = None
+    llm: str | None = None  # backend and model behind generative answers; None: extractive only
 
 
 def create_app(settings: Settings | None = None, *, engine: QAEngine | None = None) -> FastAPI:
@@ -54,7 +55,11 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         if not rt.ready.is_set():
             body = Health(status="failed" if rt.error else "loading", detail=rt.error)
             return JSONResponse(body.model_dump(), status_code=503)
-        return Health(status="ready", articles=len(rt.engine().index.snapshot().articles))
+        llm = rt.settings.llm
+        return Health(
+            status="ready", articles=len(rt.engine().index.snapshot().articles),
+            llm=f"{llm.backend}:{llm.model} at {llm.base_url}" if llm.enabled else None,
+        )  # fmt: skip
 
     app.include_router(api.router)
     app.include_router(openai_api.router)

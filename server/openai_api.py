@@ -52,7 +52,7 @@ async def models(s: Settings = Depends(deps.settings)) -> ModelList:
 def _conversation(req: ChatCompletionRequest) -> tuple[object, list[Turn]]:
     talk = [
         m for m in req.messages if m.role in ("user", "assistant")
-    ]  # system prompts do not steer an extractive answer
+    ]  # the client's system prompt does not steer ours: the answer must stay grounded
     if not talk or talk[-1].role != "user":
         raise ApiError(
             400, "the last user/assistant message must be from the user: it is the question", param="messages"
@@ -85,7 +85,7 @@ async def chat_completions(
             404, f"the model {req.model!r} does not exist; this server has {s.server.model_id!r}", param="model"
         )
     question, history = _conversation(req)
-    q = answering.checked(engine, s, question, history, req.top_k)
+    q = answering.checked(engine, s, question, history, req.top_k, req.mode, req.verify)
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     base = {"id": cid, "created": created, "model": s.server.model_id}
     if not req.stream:
@@ -103,17 +103,23 @@ async def chat_completions(
         choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
         return answering.sse(None, {**base, "object": "chat.completion.chunk", "choices": choices, **extra})
 
+    # A generative draft is never sent to OpenAI clients, which would show it as the answer: they get
+    # the verified text, sentence by sentence, and it joins into exactly the final answer.
+    text_event = "verified" if q.mode == "generative" else "delta"
+
     async def stream():
+        if q.mode == "generative":
+            yield chunk({"role": "assistant", "content": ""})
         async for event, data in answering.events(engine, q):
             if event == "citations":
                 yield chunk({"role": "assistant", "content": ""}, citations=data["citations"])
-            elif event == "delta":
+            elif event == text_event:
                 yield chunk({"content": data["text"]})
             elif event == "done":
                 yield chunk({}, "stop", citations=data["citations"], answer=data)
                 if include_usage:
                     yield chunk(None, usage=_usage(data["question"], data["answer"]))
-            else:  # error: OpenAI clients raise on a chunk that carries `error`
+            elif event == "error":  # OpenAI clients raise on a chunk that carries `error`
                 yield answering.sse(None, data)
         yield answering.sse(None, "[DONE]")
 

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from qa.errors import BadInput, QAError
+from qa.generate import UNVERIFIED
 from qa.models import Answer, Citation, Turn
 from server import answering, deps
 from server.errors import ApiError
@@ -27,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")  # fmt: skip
-_MARKER = re.compile(r"\[(\d+)\]")
+_MARKER = re.compile(r"\[(\d+)\]|" + re.escape(UNVERIFIED))
 _HISTORY = TypeAdapter(list[Turn])
 
 
@@ -39,13 +40,13 @@ def safe_url(url: str | None) -> str | None:
     return url if url.lower().startswith(("http://", "https://")) and urlparse(url).netloc else None
 
 
-def segments(text: str, ids: set[int]) -> list[tuple[str, int | None]]:
+def segments(text: str, ids: set[int], *, flagged: bool = False) -> list[tuple[str, int | None]]:
     """Answer text as (text, None) and ("[n]", n) pieces; only markers of real citations become
-    links (a quote may itself contain "[2]")."""
+    links (a quote may itself contain "[2]"). With `flagged`, "(unverified)" marks are (text, 0)."""
     out, pos = [], 0
     for m in _MARKER.finditer(text):
-        if int(m.group(1)) in ids:
-            out += [(text[pos : m.start()], None), (m.group(0), int(m.group(1)))]
+        if m.group(1) and int(m.group(1)) in ids or (flagged and m.group(0) == UNVERIFIED):
+            out += [(text[pos : m.start()], None), (m.group(0), int(m.group(1) or 0))]
             pos = m.end()
     return out + [(text[pos:], None)]
 
@@ -65,11 +66,12 @@ def _stats(rt: Runtime) -> dict:
 
 
 def _page(request: Request, rt: Runtime, *, turns: list[dict] | None = None, status: int = 200, question: str = "",
-          history: list[Turn] | None = None):  # fmt: skip
+          history: list[Turn] | None = None, mode: str | None = None):  # fmt: skip
     context = {
         "stats": _stats(rt), "turns": turns or [], "question": question,
         "history_json": json.dumps([t.model_dump() for t in history or []]),
         "key_required": deps.reads_protected(rt.settings), "max_chars": rt.settings.max_question_chars,
+        "llm": rt.settings.llm if rt.settings.llm.enabled else None, "mode": mode,
     }  # fmt: skip
     return templates.TemplateResponse(
         request, "index.html", context, status_code=status, headers={"Content-Security-Policy": CSP}
@@ -82,16 +84,18 @@ async def page(request: Request, rt: Runtime = Depends(deps.runtime)):
 
 
 def answer_turn(answer: Answer) -> dict:
-    return {"question": answer.question, "answer": answer, "segments": segments(answer.answer, {c.id for c in answer.citations}),
+    ids, flagged = {c.id for c in answer.citations}, answer.verify == "flag"
+    return {"question": answer.question, "answer": answer, "segments": segments(answer.answer, ids, flagged=flagged),
             "sources": [source_view(c) for c in answer.citations]}  # fmt: skip
 
 
 @router.post("/", response_class=HTMLResponse)
 async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
     """The page without JavaScript: a plain form post returns the page with the answer in it."""
-    form = await request.form(max_files=0, max_fields=5)
+    form = await request.form(max_files=0, max_fields=6)
     question = form.get("question")
     question = question if isinstance(question, str) else ""
+    mode = str(form.get("mode") or "") or None
     history: list[Turn] = []
     try:
         try:
@@ -102,7 +106,7 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
         if deps.reads_protected(rt.settings) and not deps.key_matches(key, rt.settings):
             raise ApiError(401, "a valid API key is required")
         engine = await run_in_threadpool(rt.engine)
-        answer = await answering.ask(engine, answering.checked(engine, rt.settings, question, history, None))
+        answer = await answering.ask(engine, answering.checked(engine, rt.settings, question, history, None, mode))
     except (QAError, ApiError) as err:
         turns, status = [{"question": question, "error": str(err)}], err.status
     else:
@@ -112,5 +116,5 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
                for i in range(0, len(history) - (2 if status == 200 else 0), 2) if i + 1 < len(history)]  # fmt: skip
     kept = "" if status == 200 else question  # a refused question stays in the box to be fixed
     return await run_in_threadpool(
-        lambda: _page(request, rt, turns=earlier + turns, status=status, history=history, question=kept)
+        lambda: _page(request, rt, turns=earlier + turns, status=status, history=history, question=kept, mode=mode)
     )

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from qa.models import Turn
 
+Mode = Literal["extractive", "generative"]
+Verify = Literal["strict", "flag"]
+
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,6 +18,8 @@ class AskRequest(BaseModel):
     question: StrictStr = Field(description="The question; 1 to QA_MAX_QUESTION_CHARS characters.")
     history: list[Turn] | None = Field(None, description="Earlier turns, oldest first, for follow-ups.")
     top_k: StrictInt | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
+    mode: Mode | None = Field(None, description="Default: generative when an LLM is configured, else extractive.")
+    verify: Verify | None = Field(None, description="Generative mode: drop (strict) or flag unsupported sentences.")
 
 
 class DocumentIn(BaseModel):
@@ -70,4 +75,6 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool | None = False
     top_k: StrictInt | None = Field(None, ge=1, le=50)
+    mode: Mode | None = None
+    verify: Verify | None = None
     stream_options: dict[str, Any] | None = None

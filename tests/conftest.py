@@ -161,3 +161,25 @@ def live_url(shared_corpus_engine: QAEngine):
 
     with serving(create_app(engine=shared_corpus_engine)) as url:
         yield url
+
+
+# -- generative mode -------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def llm():
+    """The scripted LLM server on loopback (OpenAI and Ollama protocols): the one test double here."""
+    from tests.llm_server import LLMServer
+
+    server = LLMServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gen_engine(tmp_path_factory: pytest.TempPathFactory, embed_model, llm) -> QAEngine:
+    """An engine over corpus/ whose LLM is the scripted server."""
+    from qa.config import LLMSettings
+
+    settings = LLMSettings(backend="openai", base_url=f"{llm.url}/v1", model="scripted", timeout=3)
+    engine = QAEngine(Settings(data_dir=tmp_path_factory.mktemp("generative"), llm=settings), embed_model=embed_model)
+    engine.ingest([CORPUS])
+    return engine

@@ -125,3 +125,35 @@ def test_hostile_article_text_renders_inert(page: Page, local_engine: QAEngine):
         ask(page, '<img src=x onerror="window.__xss=6"> who chanted?')
         assert page.evaluate("() => window.__xss") is None
         assert page.locator("#conversation img, #panel-body img, #conversation script, #conversation b").count() == 0
+
+
+def test_generative_draft_is_replaced_by_the_verified_answer(page: Page, gen_engine: QAEngine, llm):
+    from tests.llm_server import Reply
+    from tests.test_generative import LEADER, cite
+
+    invented = "The group was founded in 2012 by defectors."
+    # streamed slowly, so the draft is on screen while the sentences are checked
+    llm.script(Reply(cite(LEADER, "ISIS-K is " + LEADER + " [{n}]. " + invented[:-1] + " [{n}]."), chunk_delay=0.05))
+    with serving(create_app(engine=gen_engine)) as url:
+        page.goto(url)
+        expect(page.locator("#mode")).to_have_value("generative")
+        page.fill("#question", "Who leads ISIS-K?")
+        page.press("#question", "Enter")
+        bubble = page.locator("#conversation > li").last.locator(".bubble.bot")
+        expect(bubble).to_have_class(re.compile(r"\bdraft\b"), timeout=15_000)
+        expect(bubble.locator(".status")).to_contain_text("Checking citations: 1 verified")
+        expect(bubble.locator(".answer")).to_contain_text("founded in 2012", timeout=15_000)  # the draft shows what the model wrote
+        expect(bubble).not_to_have_class(re.compile(r"\b(draft|streaming)\b"), timeout=15_000)
+        answer = bubble.locator(".answer")
+        expect(answer).to_have_text(f"ISIS-K is {LEADER}. [1]")  # ... and the verified answer replaces it
+        expect(bubble.locator("details.removed summary")).to_have_text("1 sentence removed: not supported by its sources")
+        bubble.locator("details.removed summary").click()
+        expect(bubble.locator("details.removed li")).to_contain_text(invented)
+        answer.locator(".cite").first.click()
+        expect(page.locator("#panel-body mark")).to_contain_text("Shahab al-Muhajir")
+        # exact quotes only: the same question without the LLM
+        llm.script()
+        page.select_option("#mode", "extractive")
+        turn = ask(page, "Who leads ISIS-K?")
+        expect(turn.locator(".answer")).to_contain_text("The group is led by an Iraqi militant called Shahab al-Muhajir.")
+        assert llm.requests == []

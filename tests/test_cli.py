@@ -144,3 +144,21 @@ def test_chat_carries_the_conversation(cli, ingested: Path, monkeypatch: pytest.
     assert code == 0 and len(answers) == 4
     assert "Shahab al-Muhajir" in answers[0] and "Iraqi" in answers[1]
     assert answers[2] == "you> (new conversation)" and "Iraqi" not in answers[3]
+
+
+def test_ask_generative_shows_removed_sentences_and_needs_an_llm(cli, ingested, llm, monkeypatch):
+    from tests.test_generative import LEADER, cite
+
+    code, out, err = cli("ask", "--mode", "generative", "who leads ISIS-K?")
+    assert code == 1 and "generative mode needs an LLM" in err and out == ""
+    monkeypatch.setenv("QA_LLM_BACKEND", "openai")
+    monkeypatch.setenv("QA_LLM_BASE_URL", f"{llm.url}/v1")
+    monkeypatch.setenv("QA_LLM_MODEL", "scripted")
+    llm.script(cite(LEADER, "ISIS-K is " + LEADER + " [{n}]. It was founded in 2012 [{n}]."))
+    code, out, _ = cli("ask", "who leads ISIS-K?")  # generative by default once an LLM is configured
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == f"ISIS-K is {LEADER}. [1]"
+    assert lines[1].startswith("  [1] Who are ISIS-K?")
+    assert lines[2].startswith("  removed: It was founded in 2012. (")
+    code, out, _ = cli("ask", "--mode", "extractive", "who leads ISIS-K?")
+    assert code == 0 and out.startswith("The group is led by an Iraqi militant called Shahab al-Muhajir. [1]")

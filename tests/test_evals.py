@@ -1,20 +1,24 @@
 """The eval runner: the gold suite as a CI gate, benchmark files in both formats, thresholds, the JSON
-file and the report. Everything runs through the real engine, model and Chroma."""
+file and the report; generative runs against a real HTTP LLM server on loopback. Everything runs
+through the real engine, model and Chroma."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from evals import gold, runner
-from evals.metrics import normalize
+from evals import gold, report, runner
+from evals.metrics import Outcome, Sentence, generated_sentences, normalize, summarize
 from qa.cli import main
 from qa.config import Settings
 from qa.corpus import read_paths
+from qa.verify import Claim, Verdict
 from tests.conftest import CORPUS, write
+from tests.llm_server import LLMServer, Reply
 
 METRIC_KEYS = {
     "recall_at_1", "recall_at_5", "mrr", "answer_accuracy", "quote_f1", "citation_precision", "abstention_precision",
@@ -131,3 +135,125 @@ def test_bad_eval_arguments_are_refused(capsys):
     assert "no benchmark 'no-such-benchmark'" in capsys.readouterr().err
     assert main(["eval", "--benchmark", "squad2", "--limit", "0"]) == 1
     assert "--limit must be at least 1" in capsys.readouterr().err
+
+
+# -- generative mode -------------------------------------------------------------------------------
+GENERATION_KEYS = {"answers", "sentences", "unsupported_rate", "citation_precision", "citation_recall", "citation_f1", "fallback_rate"}
+ANSWERABLE = ("leader", "fighters", "maternity-city", "stay-away", "controls-afghanistan")
+
+
+@pytest.fixture
+def llm(monkeypatch: pytest.MonkeyPatch):
+    """A real OpenAI-compatible server on loopback, configured as the service's LLM."""
+    server = LLMServer().start()
+    monkeypatch.setenv("QA_LLM_BACKEND", "openai")
+    monkeypatch.setenv("QA_LLM_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("QA_LLM_MODEL", "scripted-reader")
+    yield server
+    server.stop()
+
+
+def _gold_subset(*ids: str) -> Path:
+    cases = [c for c in json.loads(gold.GOLD_FILE.read_text(encoding="utf-8"))["cases"] if c["id"] in ids]
+    assert len(cases) == len(ids)
+    return write(Path("subset-gold.json"), json.dumps({"cases": cases}))
+
+
+def test_generative_eval_scores_every_generated_sentence(in_repo, embed_model, llm, capsys):
+    """The stand-in model copies a passage sentence and cites it: nearly every sentence is supported."""
+    path = _gold_subset(*ANSWERABLE, "founded", "banana-bread")
+    code = main(["eval", "--mode", "generative", "--verify", "flag", "--gold", str(path), "--json", "out/gen.json", "--report", "out/gen.md"])
+    out = capsys.readouterr().out
+    # its own run name: the extractive gold floors in thresholds.toml do not apply
+    assert code == 0 and out.startswith("gold-generative: 5 answerable, 2 unanswerable") and "all thresholds met" in out
+    assert f"openai model `scripted-reader` at {llm.url}/v1" in out
+    payload = json.loads(Path("out/gen.json").read_text())
+    assert payload["run"] == "gold-generative"
+    assert payload["params"].items() >= {"mode": "generative", "verify": "flag", "llm_backend": "openai",
+                                         "llm_model": "scripted-reader", "llm_base_url": f"{llm.url}/v1"}.items()  # fmt: skip
+    assert "api_key" not in json.dumps(payload["params"])
+    assert runner.public_url("https://user:secret@llm.example:8443/v1?key=k#x") == "https://llm.example:8443/v1"
+    assert METRIC_KEYS <= set(payload["metrics"])
+    gen = payload["metrics"]["generation"]
+    assert set(gen) == GENERATION_KEYS and gen["answers"] == 7
+    for key in GENERATION_KEYS - {"answers", "sentences"}:
+        assert 0.0 <= gen[key] <= 1.0, key
+    # the figures are the verifier's verdicts, counted from the cases written alongside
+    claims = [s for c in payload["cases"] for s in c["sentences"] if not s["abstention"]]
+    assert gen["sentences"] == len(claims) > 0
+    assert gen["unsupported_rate"] == pytest.approx(sum(not s["supported"] for s in claims) / len(claims))
+    # the copied sentences all hold up; the stand-in sometimes also copies a headline line without a marker
+    assert gen["unsupported_rate"] < 0.5
+    assert gen["citation_recall"] == pytest.approx(1 - gen["unsupported_rate"])
+    markers = sum(len(s["markers"]) for s in claims)
+    assert gen["citation_precision"] == pytest.approx(sum(s["cited_supporting"] for s in claims) / markers)
+    assert gen["citation_precision"] >= 0.75
+    assert gen["fallback_rate"] == 0.0 and all(c["mode"] == "generative" for c in payload["cases"])
+    assert len(llm.requests) >= len(ANSWERABLE)  # the LLM was really asked, over HTTP
+    leader = next(c for c in payload["cases"] if c["id"] == "leader")
+    assert leader["sentences"][-1]["supported"] and leader["answer"].endswith("[1]")
+    md = Path("out/gen.md").read_text()
+    assert f"LLM: openai model `scripted-reader` at {llm.url}/v1 (verify=flag" in md
+    assert "## Generated sentences, as the verifier judged them" in md
+    assert f"| citation_f1 | {gen['citation_f1']:.3f} |" in md and f"| sentences | {gen['sentences']} |" in md
+    assert "Abstention recall at a false-abstention rate" not in md  # that threshold decides extractive answers only
+    assert Path("out/gen.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_generative_eval_rejects_an_invented_claim_every_time(in_repo, embed_model, llm):
+    llm.default = Reply("The group was founded in 1887 by Napoleon Bonaparte [1].")
+    result = runner.run_gold(Settings(), path=_gold_subset(*ANSWERABLE), mode="generative", embed_model=embed_model)
+    gen = result.metrics.generation
+    assert result.name == "gold-generative" and result.params["verify"] == "strict"
+    assert gen.sentences == len(ANSWERABLE) and gen.answers == len(ANSWERABLE)
+    assert gen.unsupported_rate == 1.0 and gen.citation_precision == 0.0 and gen.citation_recall == 0.0
+    assert gen.citation_f1 == 0.0 and gen.fallback_rate == 1.0
+    for r in result.records:  # every answer fell back to the extractive one, and says so
+        assert r["mode"] == "extractive" and "this is the extractive answer instead" in r["warnings"]
+        assert "Napoleon" not in r["answer"] and not r["sentences"][0]["supported"] and r["sentences"][0]["reason"]
+    leader = next(r for r in result.records if r["id"] == "leader")
+    assert "Shahab al-Muhajir" in leader["answer"] and leader["correct"]
+    assert runner.failures(result, {"gold-generative": {"max": {"generation": {"unsupported_rate": 0.2}}}}) == [
+        "generation.unsupported_rate = 1.000, above the ceiling 0.2"
+    ]
+
+
+def test_generative_eval_without_an_llm_is_refused(in_repo, capsys):
+    assert main(["eval", "--mode", "generative", "--gold", str(_gold_subset("leader"))]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "qa: error: generative mode needs an LLM: set QA_LLM_BACKEND and QA_LLM_MODEL (see the README)\n"
+    assert captured.out == ""
+    assert not (Path("data") / "reports").exists()  # refused before anything was asked or written
+    assert main(["eval", "--verify", "flag", "--gold", str(_gold_subset("leader"))]) == 1
+    assert "--verify applies to --mode generative only" in capsys.readouterr().err
+
+
+def test_generation_metrics_by_hand():
+    def outcome(*sentences: Sentence, fell_back: bool = False) -> Outcome:
+        return Outcome(answers=("x",), gold_docs=frozenset(), ranked_docs=(), answer="x", abstained=False,
+                       generated=True, fell_back=fell_back, sentences=sentences)  # fmt: skip
+
+    # 3 claims: one supported by 1 of its 2 citations, one citing a passage that does not support it,
+    # one citing nothing. Markers 3, supporting 1; supported 1 of 3.
+    gen = summarize([outcome(Sentence(True, 2, 1), Sentence(False, 1, 0)), outcome(Sentence(False, 0, 0), fell_back=True)]).generation
+    assert (gen.answers, gen.sentences) == (2, 3)
+    assert gen.citation_precision == pytest.approx(1 / 3) and gen.citation_recall == pytest.approx(1 / 3)
+    assert gen.citation_f1 == pytest.approx(1 / 3) and gen.unsupported_rate == pytest.approx(2 / 3)
+    assert gen.fallback_rate == 0.5
+    # nothing generated (every answer an abstention, or the LLM down): not applicable, not a crash
+    empty = summarize([outcome(fell_back=True)]).generation
+    assert empty.sentences == 0 and empty.fallback_rate == 1.0
+    assert all(math.isnan(getattr(empty, k)) for k in ("unsupported_rate", "citation_precision", "citation_recall", "citation_f1"))
+    run = runner.Run("gold-generative", [outcome()], [], summarize([outcome()]), {"mode": "generative"})
+    report.write_json(run, Path("empty.json"))
+    assert json.loads(Path("empty.json").read_text())["metrics"]["generation"]["citation_f1"] is None
+    assert "    citation_f1            n/a" in report.table(run, [])
+    # sentences without markers count in recall, not in precision; abstention sentences are not claims
+    verdicts = [Verdict(Claim("The articles don't say.", ()), False), Verdict(Claim("It rained.", ()), False, "cites no passage"),
+                Verdict(Claim("Snow fell [1].", (1, 9)), True, cited_supporting=1, invalid=(9,))]  # fmt: skip
+    assert generated_sentences(verdicts) == (Sentence(False, 0, 0), Sentence(True, 2, 1))
+    # an extractive run has no generative figures: a floor on one is a failure, not a pass
+    extractive = summarize([Outcome(answers=("x",), gold_docs=frozenset(), ranked_docs=(), answer="x", abstained=False)])
+    assert extractive.generation is None
+    failed = runner.failures(runner.Run("gold", [], [], extractive), {"gold": {"min": {"generation.citation_f1": 0.5}}})
+    assert failed == ["generation.citation_f1 = nan, below the floor 0.5"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.engine import QAEngine
 from qa.config import ChromaSettings, Settings
+from qa.engine import QAEngine
 from qa.errors import BadInput, EmptyIndex
 from tests.conftest import CORPUS, write
 

@@ -46,7 +46,7 @@ def own_client(local_engine: QAEngine):
 def test_health_and_ready(client: TestClient):
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready", "detail": None, "articles": 1}
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "detail": None, "articles": 1, "llm": None}
 
 
 def test_a_failed_start_is_reported_not_crashed(tmp_path):

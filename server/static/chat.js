@@ -34,17 +34,21 @@ function parseEvent(block) {
 }
 
 function renderAnswer(bubble, answer) {
-  bubble.classList.remove("streaming");
+  bubble.classList.remove("streaming", "draft");
   bubble.replaceChildren();
   if (answer.abstained) {
     bubble.classList.add("abstained");
     bubble.append(el("p", "badge", "Not in the articles"));
   }
   const p = el("p", "answer");
-  const parts = answer.answer.split(/(\[\d+\])/);
+  const parts = answer.answer.split(/(\[\d+\]|\(unverified\))/);
   for (const part of parts) {
     const m = /^\[(\d+)\]$/.exec(part);
-    if (m && answer.citations.some((c) => c.id === Number(m[1]))) {
+    if (part === "(unverified)" && answer.verify === "flag") {
+      const flag = el("span", "unverified", part);
+      flag.title = "Not supported by the cited articles";
+      p.append(flag);
+    } else if (m && answer.citations.some((c) => c.id === Number(m[1]))) {
       const b = el("button", "cite", part);
       b.type = "button";
       b.dataset.n = m[1];
@@ -55,6 +59,25 @@ function renderAnswer(bubble, answer) {
     }
   }
   bubble.append(p);
+  if (answer.warnings && answer.warnings.length) {
+    const list = el("ul", "warnings");
+    for (const w of answer.warnings) list.append(el("li", null, w));
+    bubble.append(list);
+  }
+  const removed = answer.verify === "strict" ? answer.unsupported || [] : [];
+  if (removed.length) {
+    const details = el("details", "removed");
+    const n = removed.length;
+    details.append(el("summary", null, n + (n === 1 ? " sentence removed: not supported by its sources" : " sentences removed: not supported by their sources")));
+    const list = el("ul");
+    for (const u of removed) {
+      const li = el("li");
+      li.append(el("q", null, u.text), document.createTextNode(" — " + u.reason));
+      list.append(li);
+    }
+    details.append(list);
+    bubble.append(details);
+  }
   citationsOf.set(bubble, answer.citations);
 }
 
@@ -126,7 +149,10 @@ async function ask(question) {
   try {
     // follow-ups lean on the latest exchanges only; the server keeps at most the last few turns anyway
     const recent = history.slice(-6);
-    res = await fetch("/api/chat/stream", { method: "POST", headers, body: JSON.stringify({ question, history: recent }) });
+    const payload = { question, history: recent };
+    const mode = document.getElementById("mode");
+    if (mode) payload.mode = mode.value;
+    res = await fetch("/api/chat/stream", { method: "POST", headers, body: JSON.stringify(payload) });
   } catch (e) {
     showError(bubble, "The server could not be reached. Check that it is running and try again.");
     return;
@@ -143,6 +169,8 @@ async function ask(question) {
   const decoder = new TextDecoder();
   let buffer = "";
   let finished = false;
+  const checked = { kept: 0, removed: 0 };
+  let status = null;
   try {
     while (!finished) {
       const { value, done } = await reader.read();
@@ -155,6 +183,17 @@ async function ask(question) {
         const { event, data } = parseEvent(block);
         if (event === "delta") {
           draft.textContent += data.text;
+        } else if (event === "sentence") {
+          // a generative draft: say how the check goes until the verified answer replaces it
+          if (!status) {
+            bubble.classList.add("draft");
+            status = el("p", "status");
+            status.setAttribute("role", "status");
+            bubble.append(status);
+          }
+          if (data.supported) checked.kept += 1;
+          else checked.removed += 1;
+          status.textContent = "Checking citations: " + checked.kept + " verified, " + checked.removed + " not supported";
         } else if (event === "done") {
           renderAnswer(bubble, data);
           history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });

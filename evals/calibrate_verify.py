@@ -1,0 +1,352 @@
+"""Calibrate the verifier's similarity threshold (LLMSettings.min_support) on squad2 and rgb.
+
+    python -m evals.calibrate_verify
+
+The verifier accepts a generated sentence only when its cosine similarity to the best sentence of a
+passage it cites reaches `min_support` (then numbers and names are checked too). This measures that
+similarity on pairs whose answer is known:
+
+- a pseudo-claim: the question made declarative with its gold answer put in ("Who leads ISIS-K?" +
+  "Shahab al-Muhajir" -> "Shahab al-Muhajir leads ISIS-K."; "What is the capital of Peru?" + "Lima"
+  -> "The capital of Peru is Lima."; "When did the war end?" + "1945" -> "The war end 1945.");
+- a positive passage that states it: squad2's gold paragraph, or an rgb `positive` snippet;
+- a negative passage that is about the same thing but does not contain the answer: the squad2
+  paragraph BM25 ranks first for the question among those without a gold answer (what retrieval
+  would also hand the LLM), or the rgb `negative` snippet of that row BM25 ranks first.
+
+Score = the highest cosine between the claim and a sentence of the passage (qa.text.sentence_spans,
+the bundled all-MiniLM-L6-v2), as the verifier computes it. The sweep picks the threshold with the
+best balanced accuracy (mean of the true-positive and true-negative rates) over all pairs.
+
+squad2 questions are sampled from those no seed-0 evaluation sample of up to 1,000 contains (as in
+evals.calibrate and evals.fit_scorer), so `qa eval --benchmark squad2 --limit 1000` stays unseen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evals import benchmarks
+from evals.metrics import contains_answer, normalize
+from qa.config import EmbeddingSettings, LLMSettings
+from qa.corpus import article_from_fields, slugify
+from qa.errors import BadInput
+from qa.text import sentence_spans, terms
+
+REPORT = Path(__file__).resolve().parent / "reports" / "verify_calibration.md"
+GRID = [round(i / 100, 2) for i in range(0, 101)]
+TARGET_TPR = 0.95
+
+_WH = re.compile(
+    r"^(?:(?:in|on|at|by|for|from|to|of|during|since|until|with|about|after|before)\s+)?"
+    r"(?P<wh>what|which|who|whom|whose|when|where|why|"
+    r"how(?:\s+(?P<amount>many|much|long|old|far|large|big|often|few|tall|high))?)\b"
+    r"(?:\s+(?:year|years|century|decade|month|day|kind of|type of|percentage))?\b",
+    re.IGNORECASE,
+)
+_DO = re.compile(r"\b(?:do|does|did)\b\s*", re.IGNORECASE)
+_AUX = re.compile(
+    r"^(?:is|are|was|were|has|have|had|can|could|will|would|should|may|might|do|does|did)\b\s*", re.IGNORECASE
+)
+
+
+def pseudo_claim(question: str, answer: str) -> str:
+    """A declarative-ish sentence from a question and its answer; deterministic and crude on purpose.
+
+    A leading wh-word is dropped and the answer appended (an auxiliary after it dropped too); "how many"
+    and "how much" put the answer first. When "who", "what" or "which" opens the question: followed
+    by a verb, the answer takes its place; followed by "is", "was", "can", ..., that word moves
+    before the answer."""
+    q = " ".join(question.split()).rstrip("?!. ").strip()
+    m = _WH.match(q)
+    if not m:
+        claim = f"{q} {answer}"  # rgb queries are often not questions: "Super Bowl 2021 location"
+    else:
+        rest = q[m.end() :].strip(" ,")
+        aux = _AUX.match(rest)
+        if m.group("amount") in ("many", "much"):
+            claim = f"{answer} {_DO.sub('', rest, count=1)}"
+        elif m.start("wh") > 0 or m.group("wh").lower() not in ("who", "what", "which") or m.end("wh") < m.end():
+            claim = f"{_DO.sub('', rest[aux.end() :] if aux else rest, count=1)} {answer}"
+        elif not aux:
+            claim = f"{answer} {rest}"
+        elif _DO.match(rest):
+            claim = f"{rest[aux.end() :]} {answer}"
+        else:
+            claim = f"{rest[aux.end() :]} {aux.group().strip().lower()} {answer}"
+    claim = " ".join(claim.split())
+    return claim[:1].upper() + claim[1:] + "."
+
+
+@dataclass(frozen=True)
+class Pair:
+    source: str  # squad2 | rgb
+    claim: str
+    passage: str  # its text
+    title: str
+    positive: bool
+
+
+class BM25:
+    """Okapi BM25 over qa.text.terms (the terms the engine's lexical evidence uses)."""
+
+    def __init__(self, texts: list[str], k1: float = 1.5, b: float = 0.75) -> None:
+        self.docs = [Counter(terms(t)) for t in texts]
+        self.lengths = np.array([sum(d.values()) for d in self.docs], dtype=float)
+        self.avg = float(self.lengths.mean()) if len(self.docs) else 1.0
+        df = Counter(t for d in self.docs for t in d)
+        n = len(self.docs)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self.k1, self.b = k1, b
+
+    def scores(self, query: str, among: list[int]) -> list[float]:
+        q = set(terms(query))
+        out = []
+        for i in among:
+            d, norm = self.docs[i], self.k1 * (1 - self.b + self.b * self.lengths[i] / self.avg)
+            out.append(sum(self.idf[t] * d[t] * (self.k1 + 1) / (d[t] + norm) for t in q if t in d))
+        return out
+
+    def best(self, query: str, among: list[int]) -> int | None:
+        if not among:
+            return None
+        s = self.scores(query, among)
+        return among[max(range(len(among)), key=lambda k: (s[k], -k))]
+
+
+def squad_pairs(path: Path, n: int, seed: int) -> tuple[list[Pair], frozenset[str]]:
+    held_out = {c.id for c in benchmarks.load("squad2", limit=1000, seed=0, unanswerable=300).cases}
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    paragraphs: list[tuple[str, str]] = []  # (title, text), as the benchmark indexes them
+    index: dict[str, int] = {}
+    pool = []
+    for entry in data:
+        title = entry["title"].replace("_", " ")
+        for i, para in enumerate(entry["paragraphs"]):
+            index[f"{slugify(entry['title'])}-{i}"] = len(paragraphs)
+            paragraphs.append(
+                (title, article_from_fields(doc_id="p", title=title, text=para["context"], source="").text)
+            )
+            for qa in para["qas"]:
+                if not qa.get("is_impossible") and qa["id"] not in held_out and qa.get("answers"):
+                    pool.append((qa["question"], sorted({a["text"] for a in qa["answers"]}), len(paragraphs) - 1))
+    pool.sort(key=lambda r: r[0])  # a stable order before sampling, whatever the file's order
+    sample = random.Random(seed).sample(pool, min(n, len(pool)))
+    bm25 = BM25([t for _, t in paragraphs])
+    normal = [normalize(t) for _, t in paragraphs]
+    pairs = []
+    for question, answers, gold in sample:
+        # the shortest spelling: SQuAD's longer variants add surrounding words of the paragraph
+        claim = pseudo_claim(question, min(answers, key=len))
+        title, text = paragraphs[gold]
+        pairs.append(Pair("squad2", claim, text, title, True))
+        gold_norm = [a for a in map(normalize, answers) if a]
+        others = [i for i, t in enumerate(normal) if i != gold and not any(a in t for a in gold_norm)]
+        neg = bm25.best(question, others)
+        if neg is not None:
+            pairs.append(Pair("squad2", claim, paragraphs[neg][1], paragraphs[neg][0], False))
+    return pairs, _lower_words(t for _, t in paragraphs)
+
+
+def _clean(snippet: str) -> str | None:
+    try:
+        return article_from_fields(doc_id="s", title="", text=snippet, source="").text
+    except BadInput:
+        return None  # empty, or only page furniture: the benchmark never indexes it
+
+
+def rgb_pairs(path: Path) -> tuple[list[Pair], frozenset[str]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    pairs, texts = [], []
+    for row in rows:
+        answers = benchmarks._flatten(row["answer"])
+        claim = pseudo_claim(row["query"], answers[0])
+        positives = [t for t in map(_clean, row.get("positive", [])) if t and contains_answer(t, answers)]
+        negatives = [t for t in map(_clean, row.get("negative", [])) if t and not contains_answer(t, answers)]
+        texts += positives + negatives
+        if positives:
+            pairs.append(Pair("rgb", claim, positives[0], "", True))
+        if negatives:
+            bm25 = BM25(negatives)
+            pairs.append(Pair("rgb", claim, negatives[bm25.best(row["query"], list(range(len(negatives))))], "", False))
+    return pairs, _lower_words(texts)
+
+
+def _lower_words(texts) -> frozenset[str]:
+    words: set[str] = set()
+    for t in texts:
+        words.update(re.findall(r"\b[a-z][a-z'\u2019-]+\b", t))
+    return frozenset(words)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-12)
+
+
+def similarities(pairs: list[Pair], embed) -> tuple[np.ndarray, list[str]]:
+    """Per pair: the best cosine between the claim and a passage sentence, and that sentence."""
+    passages = sorted({p.passage for p in pairs})
+    sentences = {t: [t[s:e] for s, e in sentence_spans(t)] for t in passages}
+    flat = sorted({s for ss in sentences.values() for s in ss} | {p.claim for p in pairs})
+    vectors = dict(zip(flat, _unit(np.asarray(embed(flat), dtype=np.float32))))
+    scores, best = [], []
+    for p in pairs:
+        rows = sentences[p.passage]
+        sims = np.array([vectors[s] for s in rows]) @ vectors[p.claim]
+        k = int(np.argmax(sims))
+        scores.append(float(sims[k]))
+        best.append(rows[k])
+    return np.array(scores), best
+
+
+def names_and_numbers_hold(claim: str, passage: str, title: str, common: frozenset[str]) -> bool:
+    """The verifier's second check: every number and name of the claim is in the passage or its title."""
+    from qa.verify import _has_name, names, numbers, vocabulary
+
+    body = f"{title}\n{passage}"
+    words, found = vocabulary(body), numbers(body, words=True)
+    return not (numbers(claim, words=False) - found) and all(_has_name(n, words) for n in names(claim, common))
+
+
+def rates(pos: np.ndarray, neg: np.ndarray, t: float) -> tuple[float, float]:
+    return float((pos >= t).mean()) if len(pos) else math.nan, float((neg < t).mean()) if len(neg) else math.nan
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """The chance a positive pair scores above a negative one (ties count half)."""
+    if not len(pos) or not len(neg):
+        return math.nan
+    diff = pos[:, None] - neg[None, :]
+    return float((diff > 0).mean() + 0.5 * (diff == 0).mean())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--squad", type=int, default=400, help="squad2 answerable questions to sample")
+    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--benchmarks-dir", type=Path, default=benchmarks.DEFAULT_DIR)
+    p.add_argument("--report", type=Path, default=REPORT, metavar="FILE.md")
+    args = p.parse_args()
+
+    from qa import backends
+
+    squad, squad_common = squad_pairs(args.benchmarks_dir / benchmarks.FILES["squad2"], args.squad, args.seed)
+    rgb, rgb_common = rgb_pairs(args.benchmarks_dir / benchmarks.FILES["rgb"])
+    pairs = squad + rgb
+    model = backends.embedding_model(EmbeddingSettings())
+    scores, best = similarities(pairs, model.get_text_embedding_batch)
+    label = np.array([x.positive for x in pairs])
+    source = np.array([x.source for x in pairs])
+
+    def split(mask=None):
+        m = np.ones(len(pairs), bool) if mask is None else mask
+        return scores[m & label], scores[m & ~label]
+
+    pos, neg = split()
+    rows = []
+    for t in GRID:
+        tpr, tnr = rates(pos, neg, t)
+        rows.append({"t": t, "tpr": tpr, "tnr": tnr, "bacc": (tpr + tnr) / 2})
+    chosen = max(rows, key=lambda r: (round(r["bacc"], 9), -r["t"]))  # ties: the lower threshold
+    at_target = max((r for r in rows if r["tpr"] >= TARGET_TPR), key=lambda r: r["t"])
+    current = LLMSettings().min_support
+
+    checked = np.array([names_and_numbers_hold(x.claim, x.passage, x.title, squad_common if x.source == "squad2" else rgb_common)
+                        for x in pairs])  # fmt: skip
+
+    def full(t: float, mask=None) -> tuple[float, float]:
+        m = np.ones(len(pairs), bool) if mask is None else mask
+        accept = (scores >= t) & checked
+        return float(accept[m & label].mean()), float((~accept)[m & ~label].mean())
+
+    def line(t: float) -> str:
+        cells = [f"{t:.2f}"]
+        for mask in (None, source == "squad2", source == "rgb"):
+            tpr, tnr = rates(*split(mask), t)
+            cells += [f"{tpr:.3f}", f"{tnr:.3f}"]
+        tpr, tnr = rates(pos, neg, t)
+        cells.append(f"{(tpr + tnr) / 2:.3f}")
+        cells += [f"{v:.3f}" for v in full(t)]
+        return "| " + " | ".join(cells) + " |"
+
+    shown = sorted(
+        {round(x, 2) for x in [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, chosen["t"], at_target["t"], current]}
+    )
+    counts = {s: (int((label & (source == s)).sum()), int((~label & (source == s)).sum())) for s in ("squad2", "rgb")}
+    sq_pos, sq_neg = split(source == "squad2")
+    rg_pos, rg_neg = split(source == "rgb")
+    examples = [(pairs[i], best[i], scores[i]) for i in range(len(pairs))]
+    fp = sorted((e for e in examples if not e[0].positive and e[2] >= chosen["t"]), key=lambda e: -e[2])[:3]
+    fn = sorted((e for e in examples if e[0].positive and e[2] < chosen["t"]), key=lambda e: e[2])[:3]
+    ftpr, ftnr = full(chosen["t"])
+    full_best = max(GRID, key=lambda t: (round(sum(full(t)) / 2, 9), -t))
+
+    md = [
+        "# Calibrating the verifier's similarity threshold (min_support)",
+        "",
+        f"Reproduce: `.venv/bin/python -m evals.calibrate_verify --squad {args.squad} --seed {args.seed}` "
+        "(model: the bundled all-MiniLM-L6-v2).",
+        "",
+        "## Data",
+        "",
+        f"- squad2 (`{benchmarks.FILES['squad2']}`): {counts['squad2'][0]} answerable questions sampled (seed {args.seed}) "
+        "from those outside the seed-0 evaluation sample of 1,000. Positive: the gold paragraph. Negative: the "
+        f"paragraph BM25 ranks first for the question among those without any gold answer ({counts['squad2'][1]}).",
+        f"- rgb (`{benchmarks.FILES['rgb']}`): every row with a positive snippet containing the answer "
+        f"({counts['rgb'][0]}) and a negative snippet without it ({counts['rgb'][1]}; the one BM25 ranks first).",
+        "- Claim: the question made declarative with the gold answer put in (drop the wh-word, append the "
+        "answer; a subject who/what/which is replaced by it), e.g. "
+        f'"{pairs[0].claim}" (rgb: "{rgb[0].claim}")',
+        "- Score: the highest cosine between the claim and a sentence of the passage, as the verifier computes it.",
+        "",
+        f"Separation (AUC): all {auc(pos, neg):.3f}, squad2 {auc(sq_pos, sq_neg):.3f}, rgb {auc(rg_pos, rg_neg):.3f}. "
+        f"Median score of positives {np.median(pos):.3f}, of negatives {np.median(neg):.3f}.",
+        "",
+        "## Sweep",
+        "",
+        "TPR: positive pairs accepted; TNR: negative pairs rejected. The last two columns add the verifier's "
+        "number and name check on top of the similarity (what the whole verifier does).",
+        "",
+        "| threshold | TPR | TNR | squad2 TPR | squad2 TNR | rgb TPR | rgb TNR | balanced acc. | TPR with names/numbers | TNR with names/numbers |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *[line(t) for t in shown],
+        "",
+        "## Choice",
+        "",
+        f"- Best balanced accuracy: **{chosen['t']:.2f}** (TPR {chosen['tpr']:.3f}, TNR {chosen['tnr']:.3f}, "
+        f"balanced accuracy {chosen['bacc']:.3f}). With the number/name check as well: TPR {ftpr:.3f}, TNR {ftnr:.3f}.",
+        f"- For comparison, the threshold that would maximise the whole verifier's balanced accuracy (similarity "
+        f"plus number/name check): {full_best:.2f} (TPR {full(full_best)[0]:.3f}, TNR {full(full_best)[1]:.3f}).",
+        f"- Highest threshold that keeps TPR >= {TARGET_TPR}: {at_target['t']:.2f} (TNR {at_target['tnr']:.3f}).",
+        f"- `LLMSettings.min_support` when this ran: {current:.2f}; the default is the choice above, rounded to 2 decimals.",
+        "",
+        "Caveats: the claims are built from the question, so they share its wording, not an LLM's (an LLM "
+        "copies the passage more closely); negatives are related passages, not contradictions, and a few state "
+        "the fact in other words than the gold answer (the first examples below), so TNR is understated. The similarity "
+        "alone separates the two only partly: the number and name check rejects most of the negatives it lets "
+        'through. The positives that check rejects are mostly the questions\' own spellings ("Mongke" for '
+        '"Möngke", typos) and capitalised words the question adds, which generated sentences rarely have.',
+        "",
+        "## Examples at the chosen threshold",
+        "",
+        *[f'- accepted a negative ({s:.3f}): "{x.claim}" vs "{b[:160]}"' for x, b, s in fp],
+        *[f'- rejected a positive ({s:.3f}): "{x.claim}" vs "{b[:160]}"' for x, b, s in fn],
+        "",
+    ]
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text("\n".join(md), encoding="utf-8")
+    print("\n".join(md[md.index("## Sweep") : md.index("## Examples at the chosen threshold")]))
+    print(f"report written to {args.report}")
+
+
+if __name__ == "__main__":
+    main()
