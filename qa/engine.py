@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 Mode = Literal["extractive", "generative"]
 Verify = Literal["strict", "flag"]
 Event = Delta | SentenceCheck | Verified | Answer
+CHARS_PER_TOKEN = 8  # generous: a reply longer than max_tokens * this ignored the limit
 RANK_DEPTH = 15  # passages ranked per question, so the evals see articles beyond the answer's top_k
 
 
@@ -196,6 +197,7 @@ class QAEngine:
             answer, checks = yield from generate(
                 self.writer, self._verifier(snap), asked, answer, passages, forced=draft.forced,
                 verify=verify or self.settings.llm.verify, stream=stream, deadline=deadline,
+                max_chars=self.settings.llm.max_tokens * CHARS_PER_TOKEN,
             )  # fmt: skip
             answer.timings_ms["generate"] = _ms(time.perf_counter() - done)
         answer.timings_ms["total"] = _ms(time.perf_counter() - started)

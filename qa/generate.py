@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Literal, Sequence
 from qa.answer import ABSTAIN_TEXT, Passage
 from qa.models import Answer, Citation, Delta, SentenceCheck, Turn, Unsupported, Verified
 from qa.prompts import PromptPassage, Prompts
-from qa.verify import Claim, Verdict, Verifier, is_abstention, split_claims
+from qa.verify import Claim, Verdict, Verifier, claims_so_far, is_abstention
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
 UNVERIFIED = "(unverified)"
+_BOUNDARY = re.compile(r"[.!?\]\u3011\n]")
 
 
 class LLMFailed(Exception):
@@ -57,8 +58,10 @@ def bounded(produce: Callable[[], Iterator[str]], deadline: float) -> Iterator[s
     try:
         while True:
             remaining = deadline - time.monotonic()
+            if remaining <= 0:  # checked before every piece: a fast flood must not outlast it either
+                raise LLMFailed("no complete answer within the timeout")
             try:
-                kind, value = box.get(timeout=max(remaining, 0.0))
+                kind, value = box.get(timeout=remaining)
             except queue.Empty:
                 raise LLMFailed("no complete answer within the timeout") from None
             if kind == "end":
@@ -79,7 +82,7 @@ def _condensed(text: str, limit: int) -> str:
         .strip("\"'\u201c\u201d")
     )
     if not re.search(r"\w", line) or len(line) > limit:
-        raise LLMFailed(f"the rewritten question was unusable: {text[:80]!r}")
+        raise LLMFailed(f"the rewritten question was unusable ({len(text)} characters)")
     return line
 
 
@@ -191,18 +194,13 @@ class Assembly:
         return ABSTAIN_TEXT if self.abstained else " ".join(self.shown)
 
 
-def claims_so_far(text: str, *, final: bool) -> list[Claim]:
-    """Sentences complete so far: while streaming, the last one may still grow."""
-    claims = split_claims(text)
-    return claims if final else claims[:-1]
-
-
 def generate(
     writer: Writer, verifier: Verifier, question: str, extractive: Answer, passages: Sequence[Passage], *,
-    forced: bool, verify: Literal["strict", "flag"], stream: bool, deadline: float,
+    forced: bool, verify: Literal["strict", "flag"], stream: bool, deadline: float, max_chars: int,
 ) -> Generator[Delta | SentenceCheck | Verified, None, tuple[Answer, tuple[Verdict, ...]]]:  # fmt: skip
     """Events while the LLM writes (the draft, each sentence's verdict, verified text); returns the
-    verified answer, or the extractive one with a warning when nothing the LLM said holds up."""
+    verified answer, or the extractive one with a warning when nothing the LLM said holds up.
+    A reply longer than `max_chars` (a server ignoring the token limit) is cut there."""
     generated = {"mode": "generative", "verify": verify}
     if forced:  # nothing retrieved is about the question: no model can answer it from these articles
         answer = extractive.model_copy(update={**generated, "answer": ABSTAIN_TEXT, "abstained": True, "citations": []})
@@ -210,7 +208,7 @@ def generate(
         return answer, ()
     built = Assembly(passages, verify)
     warnings = list(extractive.warnings)
-    text, checked, failed = "", 0, False
+    text, checked, cut = "", 0, False
 
     def check(claims: list[Claim]) -> Iterator[SentenceCheck | Verified]:
         for verdict in verifier.check(claims, passages):
@@ -219,17 +217,23 @@ def generate(
 
     try:
         for piece in writer.write(question, passages, stream=stream, deadline=deadline):
+            if len(text) + len(piece) > max_chars:
+                piece, cut = piece[: max_chars - len(text)], True
+                warnings.append(f"the LLM's answer ran past {max_chars} characters and was cut there")
             text += piece
-            if stream:
+            if stream and piece:
                 yield Delta(text=piece)
-                ready = claims_so_far(text, final=False)[checked:]
-                checked += len(ready)
-                yield from check(ready)
+                if _BOUNDARY.search(piece):  # a sentence can only have ended where one of these arrived
+                    ready = claims_so_far(text, final=False)[checked:]
+                    checked += len(ready)
+                    yield from check(ready)
+            if cut:
+                break
     except LLMFailed as err:
-        failed = True
+        cut = True
         warnings.append(f"the LLM failed: {err}")
     # after a failure the last sentence may be cut off mid-way, so only whole ones count
-    yield from check(claims_so_far(text, final=not failed)[checked:])
+    yield from check(claims_so_far(text, final=not cut)[checked:])
     if invalid := sorted({n for v in built.verdicts for n in v.invalid}):
         warnings.append("removed citation markers that point at no passage: " + ", ".join(f"[{n}]" for n in invalid))
     verdicts = tuple(built.verdicts)
@@ -240,7 +244,7 @@ def generate(
     if built.abstained:
         answer = extractive.model_copy(update={**common, "answer": ABSTAIN_TEXT, "abstained": True, "citations": []})
     else:
-        if not failed:
+        if not any(w.startswith("the LLM failed") for w in warnings):
             warnings.append(
                 "the LLM failed: it returned no text" if not verdicts
                 else "no sentence of the LLM's answer was supported by the passages it cites"

@@ -9,11 +9,17 @@ import re
 
 from qa.text import sentence_spans
 
+# unambiguous names for an AI system: "assistant" or "model" alone is everyday news language
+_AI = r"(?:AI|A\.I\.|artificial intelligence|(?:large )?language models?|LLMs?|chat ?bots?|GPTs?)"
 _INSTRUCTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|guidelines)\b"
     r"|\b(system|developer) (prompt|message|instructions?)\b"
-    r"|\b(you are now|new instructions|from now on,? you)\b"
-    r"|\b(AI|language model|LLM|chatbot|assistant|GPT)s?\b.{0,60}\b(must|should|are instructed to|will now)\b"
+    r"|\b(you are now|new instructions|from now on,? you|the rules (have )?changed)\b"
+    rf"|\b{_AI}\b.{{0,40}}\b(must|should|are instructed to|will now|need to)\s+(always\s+|now\s+)?"
+    r"(ignore|say|tell|answer|respond|reply|write|state|claim|output|print|repeat|follow|obey)\b"
+    rf"|\b{_AI}\b.{{0,30}}\breading this\b"
+    rf"|\b(attention|note|message|notice|dear|hey)\b.{{0,20}}\b{_AI}"
+    r"|^\W*(tell|say to|inform|instruct|remind|answer|respond to|reply to) (the |your |all )?(readers?|users?|people|everyone)\b"
     r"|</?\s*(system|user|assistant|instructions?|passage)\s*>",
     re.IGNORECASE | re.DOTALL,
 )

@@ -94,7 +94,10 @@ class Prompts:
         return self._render("system")
 
     def answer(self, question: str, passages: Sequence[PromptPassage]) -> str:
-        shown = [PromptPassage(p.number, p.title, redact(p.text), p.published) for p in passages]
+        shown = [
+            PromptPassage(p.number, redact(p.title), redact(p.text), p.published and redact(p.published))
+            for p in passages
+        ]
         return self._render("answer", question=question, passages=shown)
 
     def condense(self, question: str, history: Sequence[Turn]) -> str:

@@ -4,6 +4,7 @@ read back the requests it received. It stands in for an external LLM service onl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -20,22 +21,27 @@ class Reply:
     delay: float = 0.0  # seconds before the reply starts (a slow or hung server)
     raw: bytes | None = None  # sent as the body instead of a well-formed reply (garbage)
     chunk_delay: float = 0.0  # seconds between streamed pieces
+    chars: bool = False  # stream one character at a time, as tokenizers cut "[1]" into "[", "1", "]"
 
 
 def reader(prompt: str) -> str:
     """A stand-in "model" that answers from the prompt it is given: the sentence of the passages that
-    shares most words with the question, cited with its passage's number. It reads, it never knows."""
+    shares most (stemmed) words with the question, cited with its passage's number. It reads, it
+    never knows."""
+    from qa.text import sentence_spans, terms
+
     question = re.search(r"Question: (.*)", prompt)
-    asked = set(re.findall(r"\w{3,}", (question.group(1) if question else "").lower()))
+    asked = set(terms(question.group(1) if question else ""))
     best, best_score = None, 0
     for number, body in re.findall(r'<passage number="(\d+)">(.*?)</passage>', prompt, re.S):
         text = body.split("Text:", 1)[-1]
-        for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
-            if sentence.rstrip().endswith("?"):
-                continue
-            score = len(asked & set(re.findall(r"\w{3,}", sentence.lower())))
+        for start, end in sentence_spans(text):
+            sentence = " ".join(text[start:end].split())
+            if sentence.endswith("?") or not sentence.endswith((".", "!", "\u201d", '"')):
+                continue  # questions and headline lines answer nothing
+            score = len(asked & set(terms(sentence)))
             if score > best_score:
-                best, best_score = (sentence.strip(), number), score
+                best, best_score = (sentence, number), score
     return f"{best[0]} [{best[1]}]" if best else "The articles don't say."
 
 
@@ -65,11 +71,7 @@ class LLMServer:
         if reply is None:
             reply = self.default or Reply(reader)
         prompt = body["messages"][-1]["content"] if body.get("messages") else ""
-        return (
-            Reply(reply.text(prompt), reply.status, reply.delay, reply.raw, reply.chunk_delay)
-            if callable(reply.text)
-            else reply
-        )
+        return dataclasses.replace(reply, text=reply.text(prompt)) if callable(reply.text) else reply
 
     def start(self) -> "LLMServer":
         self.thread.start()
@@ -146,7 +148,7 @@ class LLMServer:
                 self.send_header("Content-Type", "application/x-ndjson" if ollama else "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                pieces = re.findall(r"\S+\s*|\s+", reply.text)
+                pieces = list(reply.text) if reply.chars else re.findall(r"\S+\s*|\s+", reply.text)
                 try:
                     for piece in pieces:
                         if ollama:

@@ -60,6 +60,8 @@ def grounded(engine: QAEngine, answer) -> None:
 def test_answers_stay_grounded(real, question, stream):
     answer = list(real.stream(question))[-1] if stream else real.ask(question)
     grounded(real, answer)
+    if question == "Who leads ISIS-K?":  # the article says it plainly: verification must not reject a whole real answer
+        assert answer.mode == "generative", (answer.answer, answer.unsupported, answer.warnings)
 
 
 def test_injected_instruction_changes_nothing(real):

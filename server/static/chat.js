@@ -81,6 +81,14 @@ function renderAnswer(bubble, answer) {
   citationsOf.set(bubble, answer.citations);
 }
 
+function startDraft(bubble) {
+  bubble.classList.add("draft");
+  const status = el("p", "status", "Draft: checking each sentence against its source\u2026");
+  status.setAttribute("role", "status");
+  bubble.append(status);
+  return status;
+}
+
 function showError(bubble, message) {
   bubble.className = "bubble bot error";
   bubble.setAttribute("role", "alert");
@@ -145,13 +153,14 @@ async function ask(question) {
     headers["X-API-Key"] = keyInput.value;
     sessionStorage.setItem("qa-key", keyInput.value);
   }
+  const modeSelect = document.getElementById("mode");
+  const generative = Boolean(modeSelect && modeSelect.value === "generative");
   let res;
   try {
     // follow-ups lean on the latest exchanges only; the server keeps at most the last few turns anyway
     const recent = history.slice(-6);
     const payload = { question, history: recent };
-    const mode = document.getElementById("mode");
-    if (mode) payload.mode = mode.value;
+    if (modeSelect) payload.mode = modeSelect.value;
     res = await fetch("/api/chat/stream", { method: "POST", headers, body: JSON.stringify(payload) });
   } catch (e) {
     showError(bubble, "The server could not be reached. Check that it is running and try again.");
@@ -182,15 +191,11 @@ async function ask(question) {
         if (!block.trim()) continue;
         const { event, data } = parseEvent(block);
         if (event === "delta") {
+          // a generative draft is marked as unchecked from its first word until the verified answer replaces it
+          if (generative && !status) status = startDraft(bubble);
           draft.textContent += data.text;
         } else if (event === "sentence") {
-          // a generative draft: say how the check goes until the verified answer replaces it
-          if (!status) {
-            bubble.classList.add("draft");
-            status = el("p", "status");
-            status.setAttribute("role", "status");
-            bubble.append(status);
-          }
+          if (!status) status = startDraft(bubble);
           if (data.supported) checked.kept += 1;
           else checked.removed += 1;
           status.textContent = "Checking citations: " + checked.kept + " verified, " + checked.removed + " not supported";
