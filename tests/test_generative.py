@@ -547,3 +547,26 @@ def test_page_without_javascript_shows_removed_sentences(gen_client, llm):
     assert "Shahab al-Muhajir" in answer and "2012" not in answer
     assert "1 sentence removed: not supported by its sources" in r.text and "founded in 2012" in r.text
     assert 'name="mode"' in r.text
+
+
+def test_flag_mode_streams_and_renders_the_marked_sentence(gen, gen_client, llm):
+    invented = "It was founded in 2012 by defectors."
+    script = cite(LEADER, invented[:-1] + " [{n}]. ISIS-K is " + LEADER + " [{n}].")
+    llm.script(script)
+    events = list(gen.stream("Who leads ISIS-K?", verify="flag"))
+    final = events[-1]
+    assert final.answer == f"{invented} (unverified) ISIS-K is {LEADER}. [1]"
+    kinds = [type(e).__name__ for e in events]
+    verified = [e for e in events if type(e).__name__ == "Verified"]
+    # the flagged sentence is held back until a supported one makes the answer certain, then both go out
+    assert "".join(v.text for v in verified) == final.answer
+    assert kinds.index("Verified") > [i for i, e in enumerate(events) if type(e).__name__ == "SentenceCheck"][1]
+    llm.script(script)
+    r = gen_client.post("/", data={"question": "Who leads ISIS-K?", "history": "[]", "verify": "flag"})
+    # the form has no verify field: QA_LLM_VERIFY (strict) applies, so the page shows the removal instead
+    assert "1 sentence removed" in r.text and "(unverified)</span>" not in r.text
+    llm.script(script)
+    from server.pages import answer_turn
+
+    page_turn = answer_turn(gen.ask("Who leads ISIS-K?", verify="flag"))
+    assert ("(unverified)", 0) in page_turn["segments"]  # rendered as <span class="unverified">
