@@ -208,7 +208,7 @@ def generate(
         return answer, ()
     built = Assembly(passages, verify)
     warnings = list(extractive.warnings)
-    text, checked, cut = "", 0, False
+    text, checked, cut, pending = "", 0, False, False
 
     def check(claims: list[Claim]) -> Iterator[SentenceCheck | Verified]:
         for verdict in verifier.check(claims, passages):
@@ -223,9 +223,13 @@ def generate(
             text += piece
             if stream and piece:
                 yield Delta(text=piece)
-                if _BOUNDARY.search(piece):  # a sentence can only have ended where one of these arrived
+                # A sentence is complete once the next one starts, after one of these characters
+                # arrived: re-split only then, not on every token.
+                boundary = bool(_BOUNDARY.search(piece))
+                if boundary or pending:
                     ready = claims_so_far(text, final=False)[checked:]
                     checked += len(ready)
+                    pending = boundary or not ready
                     yield from check(ready)
             if cut:
                 break
