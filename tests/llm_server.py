@@ -45,13 +45,22 @@ def reader(prompt: str) -> str:
     return f"{best[0]} [{best[1]}]" if best else "The articles don't say."
 
 
+class _Quiet(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up (its timeout, or a closed keep-alive connection) is not an error here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class LLMServer:
     def __init__(self) -> None:
         self.replies: list[Reply] = []
         self.default: Reply | None = None  # used when no scripted reply is queued
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _Quiet(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -127,21 +127,24 @@ def test_hostile_article_text_renders_inert(page: Page, local_engine: QAEngine):
         assert page.locator("#conversation img, #panel-body img, #conversation script, #conversation b").count() == 0
 
 
-def test_generative_draft_is_replaced_by_the_verified_answer(page: Page, gen_engine: QAEngine, llm):
+def test_generative_draft_is_replaced_by_the_verified_answer(page: Page, gen_engine: QAEngine, llm, embed_model):
     from tests.llm_server import Reply
     from tests.test_generative import LEADER, cite
 
+    # the same index and scripted LLM, with a timeout that a slowly streamed answer cannot hit
+    s = gen_engine.settings
+    engine = QAEngine(s.model_copy(update={"llm": s.llm.model_copy(update={"timeout": 60})}), embed_model=embed_model)
     invented = "The group was founded in 2012 by defectors."
     # streamed slowly, so the draft is on screen while the sentences are checked
-    llm.script(Reply(cite(LEADER, "ISIS-K is " + LEADER + " [{n}]. " + invented[:-1] + " [{n}]."), chunk_delay=0.05))
-    with serving(create_app(engine=gen_engine)) as url:
+    llm.script(Reply(cite(LEADER, "ISIS-K is " + LEADER + " [{n}]. " + invented[:-1] + " [{n}]."), chunk_delay=0.15))
+    with serving(create_app(engine=engine)) as url:
         page.goto(url)
         expect(page.locator("#mode")).to_have_value("generative")
         page.fill("#question", "Who leads ISIS-K?")
         page.press("#question", "Enter")
         bubble = page.locator("#conversation > li").last.locator(".bubble.bot")
         expect(bubble).to_have_class(re.compile(r"\bdraft\b"), timeout=15_000)
-        expect(bubble.locator(".status")).to_contain_text("Checking citations: 1 verified")
+        expect(bubble.locator(".status")).to_contain_text("Checking citations: 1 verified", timeout=15_000)
         expect(bubble.locator(".answer")).to_contain_text("founded in 2012", timeout=15_000)  # the draft shows what the model wrote
         expect(bubble).not_to_have_class(re.compile(r"\b(draft|streaming)\b"), timeout=15_000)
         answer = bubble.locator(".answer")
