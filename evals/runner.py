@@ -15,7 +15,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from evals import benchmarks, gold
@@ -23,10 +23,7 @@ from evals.metrics import Metrics, Outcome, generated_sentences, summarize
 from qa.config import ChromaSettings, LLMSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BadInput
-from qa.models import Article, Turn
-
-Mode = Literal["extractive", "generative"]
-Verify = Literal["strict", "flag"]
+from qa.models import Article, Mode, Turn, Verify
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.toml"
 

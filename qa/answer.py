@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from qa.answer_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
 from qa.injection import instruction_like
+from qa.models import Citation
 from qa.store import StoredArticle
-from qa.text import terms, tokens
+from qa.text import is_question, terms, tokens
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
@@ -38,7 +39,6 @@ WEIGHTS: dict[str, float] = {
 SCALE = 0.595
 BIAS = -4.419
 FEATURES = tuple(WEIGHTS)
-_CLOSERS = "\"'\u201d\u2019) "
 _SECOND_LOOKAHEAD = 3  # candidates tried for the second sentence when the next one is too long
 
 
@@ -74,6 +74,16 @@ class Passage:
     def text(self) -> str:
         start, end = self.span
         return self.stored.article.text[start:end]
+
+    def citation(self, number: int, start: int, end: int, score: float) -> Citation:
+        """Citation `number`, quoting article.text[start:end] from this passage."""
+        a = self.stored.article
+        p_start, p_end = self.span
+        return Citation(
+            id=number, doc_id=a.id, title=a.title, source=a.source, url=a.url, published=a.published,
+            quote=a.text[start:end], start=start, end=end, passage=self.text, passage_start=p_start,
+            passage_end=p_end, score=round(score, 4),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,7 @@ class ExtractiveAnswerer:
             sets = [set(t) for t in seqs]
             for i, (j, s) in enumerate(sentences):
                 sentence = text[s.start : s.end]
-                if sentence.rstrip(_CLOSERS).endswith("?") or instruction_like(sentence):
+                if is_question(sentence) or instruction_like(sentence):
                     continue  # the article asking a question never answers one; text addressed to AI is no answer
                 window = sets[i].union(*sets[max(0, i - 1) : i + 2])
                 typed = asks is not None and offers(sentence, asks, question, common)

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qa.models import Verify
+
 BUNDLED_MODEL = "bundled"
 
 
@@ -86,7 +88,7 @@ class LLMSettings(BaseModel):
     timeout: float = Field(60.0, gt=0, le=3600, description="Seconds for all the LLM work of one question.")
     max_tokens: int = Field(400, ge=16, le=32_000, description="Tokens the model may generate per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
-    verify: Literal["strict", "flag"] = Field(
+    verify: Verify = Field(
         "strict", description="Unsupported sentences: `strict` drops them, `flag` keeps them marked (unverified)."
     )
     min_support: float = Field(

@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from qa import backends
 from qa.answer import ABSTAIN_TEXT, Draft, ExtractiveAnswerer, Passage
@@ -18,7 +18,19 @@ from qa.generate import LLMFailed, Writer, generate
 from qa.index import Index, Snapshot
 from qa.ingest import Ingestor
 from qa.ingest import prune as prune_missing
-from qa.models import Answer, Article, ArticleInfo, Citation, Delta, IngestReport, SentenceCheck, Turn, Verified
+from qa.models import (
+    Answer,
+    Article,
+    ArticleInfo,
+    Citation,
+    Delta,
+    IngestReport,
+    Mode,
+    SentenceCheck,
+    Turn,
+    Verified,
+    Verify,
+)
 from qa.prompts import Prompts
 from qa.retrieval import HybridRetriever
 from qa.store import Store, StoredArticle
@@ -28,8 +40,6 @@ if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
 
-Mode = Literal["extractive", "generative"]
-Verify = Literal["strict", "flag"]
 Event = Delta | SentenceCheck | Verified | Answer
 CHARS_PER_TOKEN = 8  # generous: a reply longer than max_tokens * this ignored the limit
 RANK_DEPTH = 15  # passages ranked per question, so the evals see articles beyond the answer's top_k
@@ -49,13 +59,7 @@ def citations(draft: Draft) -> list[Citation]:
             prev = out[-1]
             out[-1] = prev.model_copy(update={"end": pick.end, "quote": p.stored.article.text[prev.start : pick.end]})
         else:
-            a = p.stored.article
-            start, end = p.span
-            out.append(Citation(
-                id=len(out) + 1, doc_id=a.id, title=a.title, source=a.source, url=a.url, published=a.published,
-                quote=pick.text, start=pick.start, end=pick.end, passage=p.text, passage_start=start,
-                passage_end=end, score=round(pick.support, 4),
-            ))  # fmt: skip
+            out.append(p.citation(len(out) + 1, pick.start, pick.end, pick.support))
         last = pick
     return out
 

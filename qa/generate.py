@@ -12,10 +12,10 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from qa.answer import ABSTAIN_TEXT, Passage
-from qa.models import Answer, Citation, Delta, SentenceCheck, Turn, Unsupported, Verified
+from qa.models import Answer, Citation, Delta, SentenceCheck, Turn, Unsupported, Verified, Verify
 from qa.prompts import PromptPassage, Prompts
 from qa.verify import Claim, Verdict, Verifier, claims_so_far, is_abstention
 
@@ -133,7 +133,7 @@ class Assembly:
     join into the final answer: until then it may still fall back to the extractive one."""
 
     passages: Sequence[Passage]
-    verify: Literal["strict", "flag"]
+    verify: Verify
     citations: list[Citation] = field(default_factory=list)
     unsupported: list[Unsupported] = field(default_factory=list)
     shown: list[str] = field(default_factory=list)
@@ -148,15 +148,8 @@ class Assembly:
         for e in verdict.evidence:
             key = (e.passage, e.sentence)
             if key not in self._ids:
-                p = self.passages[e.passage]
-                a = p.stored.article
-                start, end = p.span
                 self._ids[key] = len(self.citations) + 1
-                self.citations.append(Citation(
-                    id=self._ids[key], doc_id=a.id, title=a.title, source=a.source, url=a.url, published=a.published,
-                    quote=a.text[e.start : e.end], start=e.start, end=e.end, passage=p.text, passage_start=start,
-                    passage_end=end, score=round(e.similarity, 4),
-                ))  # fmt: skip
+                self.citations.append(self.passages[e.passage].citation(self._ids[key], e.start, e.end, e.similarity))
             if self._ids[key] not in ids:
                 ids.append(self._ids[key])
         return ids
@@ -196,7 +189,7 @@ class Assembly:
 
 def generate(
     writer: Writer, verifier: Verifier, question: str, extractive: Answer, passages: Sequence[Passage], *,
-    forced: bool, verify: Literal["strict", "flag"], stream: bool, deadline: float, max_chars: int,
+    forced: bool, verify: Verify, stream: bool, deadline: float, max_chars: int,
 ) -> Generator[Delta | SentenceCheck | Verified, None, tuple[Answer, tuple[Verdict, ...]]]:  # fmt: skip
     """Events while the LLM writes (the draft, each sentence's verdict, verified text); returns the
     verified answer, or the extractive one with a warning when nothing the LLM said holds up.

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+Mode = Literal["extractive", "generative"]
+Verify = Literal["strict", "flag"]  # generative answers: drop or flag unsupported sentences
+
 
 def content_hash(title: str, text: str) -> str:
     """Identity of an article's content: the same text under two file names hashes the same."""
@@ -94,14 +97,14 @@ class Answer(BaseModel):
     question: str
     answer: str
     abstained: bool
-    mode: Literal["extractive", "generative"] = "extractive"
+    mode: Mode = "extractive"
     citations: list[Citation] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     resolved_question: str | None = Field(
         default=None, description="The question as searched, when a follow-up was resolved against history."
     )
     warnings: list[str] = Field(default_factory=list)
-    verify: Literal["strict", "flag"] | None = Field(
+    verify: Verify | None = Field(
         default=None, description="Generative answers: what happened to unsupported sentences."
     )
     unsupported: list[Unsupported] = Field(

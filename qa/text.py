@@ -18,6 +18,7 @@ _ABBREVIATIONS = frozenset(
 _END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _OPENERS = "\"'\u201c\u2018([-\u2013\u2014"
+_CLOSERS = "\"'\u201d\u2019) "
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,11 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if text[start:p_end].strip():
             spans.append(_trim(text, start, p_end))
     return [s for s in spans if s[1] > s[0]]
+
+
+def is_question(sentence: str) -> bool:
+    """An article asking a question answers none and supports no claim."""
+    return sentence.rstrip(_CLOSERS).endswith("?")
 
 
 def layout(text: str, *, chunk_chars: int) -> Layout:

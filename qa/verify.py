@@ -22,7 +22,7 @@ import numpy as np
 
 from qa.answer import ABSTAIN_TEXT, Passage
 from qa.injection import instruction_like
-from qa.text import STOPWORDS, sentence_spans
+from qa.text import STOPWORDS, is_question, sentence_spans
 
 # [1], [1, 2], [1-2], [1][2], [Passage 1]; also the full-width brackets some models emit
 _MARKER = re.compile(
@@ -306,9 +306,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-12)
 
 
-def _is_question(sentence: str) -> bool:
-    return sentence.rstrip("\"'\u201d\u2019) ").endswith("?")
-
 
 class Verifier:
     """One per question: it caches the cited passages' sentences and vectors."""
@@ -334,7 +331,7 @@ class Verifier:
             spans = [
                 (j, s.start, s.end)
                 for j, s in p.stored.sentences_of(p.chunk)
-                if not instruction_like(text[s.start : s.end]) and not _is_question(text[s.start : s.end])
+                if not instruction_like(text[s.start : s.end]) and not is_question(text[s.start : s.end])
             ]
             vectors = self._sentence_vectors(p)
             spans = [r for r in spans if r[0] in vectors]

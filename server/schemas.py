@@ -6,10 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from qa.models import Turn
-
-Mode = Literal["extractive", "generative"]
-Verify = Literal["strict", "flag"]
+from qa.models import Mode, Turn, Verify
 
 
 class AskRequest(BaseModel):
