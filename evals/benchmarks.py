@@ -15,6 +15,7 @@ from qa.errors import BadInput
 from qa.models import Article
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
+VENDORED_DIR = Path(__file__).resolve().parent / "data"  # rgb, for CI, which has no ../shared
 FILES = {"squad2": "squad-v2-dev-half.json", "rgb": "rgb-en-fact.jsonl"}
 
 
@@ -39,7 +40,9 @@ class Benchmark:
 
 def resolve(name_or_path: str, benchmarks_dir: Path = DEFAULT_DIR) -> tuple[str, Path]:
     if name_or_path in FILES:
-        return name_or_path, benchmarks_dir / FILES[name_or_path]
+        path = benchmarks_dir / FILES[name_or_path]
+        vendored = VENDORED_DIR / FILES[name_or_path]
+        return name_or_path, path if path.is_file() or not vendored.is_file() else vendored
     path = Path(name_or_path)
     kind = "rgb" if path.suffix == ".jsonl" else "squad2"
     return kind, path

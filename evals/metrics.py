@@ -118,6 +118,12 @@ class Outcome:
     generated: bool = False  # asked in generative mode
     fell_back: bool = False  # generative mode, but the answer is the extractive one (the LLM failed or nothing held up)
     sentences: tuple[Sentence, ...] = ()  # generative mode: the claims the LLM wrote
+    turn: int = 1  # its place in a conversation: 2 and later are follow-ups
+
+    @property
+    def right(self) -> bool:
+        """Answered correctly, or abstained where the documents cannot answer."""
+        return self.correct if self.answerable else self.abstained
 
     @property
     def answerable(self) -> bool:
@@ -195,6 +201,7 @@ class Metrics:
     latency_p95_ms: float
     answerable: int
     unanswerable: int
+    followup_accuracy: float = math.nan  # later turns of conversations right (answered, or abstained where they must)
     recall_curve: dict[int, float] = field(default_factory=dict)
     generation: Generation | None = None  # generative runs only
 
@@ -244,6 +251,7 @@ def summarize(outcomes: Sequence[Outcome], *, max_k: int = 5) -> Metrics:
         latency_p95_ms=percentile(latencies, 95),
         answerable=len(ans),
         unanswerable=len(una),
+        followup_accuracy=_rate(o.right for o in outcomes if o.turn > 1),
         recall_curve=curve,
         generation=summarize_generation(gen) if (gen := [o for o in outcomes if o.generated]) else None,
     )  # fmt: skip

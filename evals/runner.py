@@ -123,7 +123,7 @@ def ask_all(engine: QAEngine, items: Sequence[Item], *, mode: Mode = "extractive
                 abstained=a.abstained, quotes=tuple(c.quote for c in a.citations),
                 cited_docs=tuple(c.doc_id for c in a.citations), latency_ms=latency, support=trace.support,
                 forced=trace.forced, candidate=trace.candidate, generated=generative,
-                fell_back=generative and a.mode == "extractive", sentences=generated_sentences(trace.checks),
+                fell_back=generative and a.mode == "extractive", sentences=generated_sentences(trace.checks), turn=n + 1,
             )  # fmt: skip
             outcomes.append(outcome)
             extra = {"mode": a.mode, "warnings": list(a.warnings), "sentences": [_sentence_record(v) for v in trace.checks]} if generative else {}
@@ -169,22 +169,30 @@ def run(engine: QAEngine, name: str, items: Sequence[Item], *, mode: Mode = "ext
         params |= {"verify": verify, "min_support": engine.settings.llm.min_support, **llm_params(engine.settings.llm)}
         name = f"{name}-generative"
     outcomes, records = ask_all(engine, items, mode=mode, verify=verify)
-    params["abstain_threshold"] = engine.settings.answer.abstain_threshold
+    a = engine.settings.answer
+    params["answer_model"] = a.model
+    params["abstain_threshold"] = a.model_threshold if a.model == "trained" else a.abstain_threshold
     return Run(name, outcomes, records, summarize(outcomes), params)
 
 
 def run_gold(
     settings: Settings | None = None, *, path: Path | None = None, mode: Mode = "extractive",
-    verify: Verify | None = None, **engine_kwargs,
+    verify: Verify | None = None, distractors: str | None = None, **engine_kwargs,
 ) -> Run:  # fmt: skip
+    """The gold suite over corpus/; with `distractors` (rgb, or a benchmark file) every article of
+    that benchmark is indexed beside it, and the run is named gold-distractors."""
     from qa.corpus import read_paths
 
     path = path or gold.GOLD_FILE
     settings = settings or Settings()
     suite = gold.load(path)
     scan = read_paths([Path(settings.corpus_dir)], max_bytes=settings.ingest.max_file_bytes)
-    engine = engine_for("eval-gold", scan.articles, settings, mode=mode, **engine_kwargs)
-    return run(engine, "gold", gold_items(suite), mode=mode, verify=verify, file=str(path))
+    articles, name, params = scan.articles, "gold", {"file": str(path)}
+    if distractors:
+        extra = benchmarks.load(distractors, limit=None).articles
+        articles, name, params = [*articles, *extra], "gold-distractors", params | {"distractors": len(extra)}
+    engine = engine_for(f"eval-{name}", articles, settings, mode=mode, **engine_kwargs)
+    return run(engine, name, gold_items(suite), mode=mode, verify=verify, **params)
 
 
 def run_benchmark(

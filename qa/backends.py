@@ -1,4 +1,4 @@
-"""The one factory for backends: the embedding model, the Chroma client and the LLM. Imports are lazy so
+"""The one factory for backends: the embedding model, the answer model, the Chroma client and the LLM. Imports are lazy so
 that `qa --help` is instant, and a missing package names what to install."""
 
 from __future__ import annotations
@@ -7,13 +7,17 @@ import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from qa.config import BUNDLED_MODEL, ChromaSettings, EmbeddingSettings, LLMSettings
+from pathlib import Path
+
+from qa.config import BUNDLED_MODEL, AnswerSettings, ChromaSettings, EmbeddingSettings, LLMSettings
 from qa.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.llms import LLM
+
+    from qa.answer_model import AnswerModel
 
 # Nothing may reach a model hub or a telemetry endpoint at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,6 +68,29 @@ def _embedding(model: str, device: str, batch_size: int) -> "BaseEmbedding":
 def embedding_model(settings: EmbeddingSettings) -> "BaseEmbedding":
     """Loaded once per process and shared: loading costs seconds, embedding costs milliseconds."""
     return _embedding(settings.model, settings.device, settings.batch_size)
+
+
+@lru_cache(maxsize=2)
+def _answer_model(path: str, int8: bool) -> "AnswerModel":
+    from qa.answer_model import AnswerModel
+
+    try:
+        return AnswerModel(Path(path), quantize=int8)
+    except ImportError as err:
+        raise _missing("transformers", err) from err
+    except (OSError, ValueError, KeyError) as err:
+        raise BackendUnavailable(f"cannot load the answer model from {path}: {err}") from err
+
+
+def answer_model(settings: AnswerSettings) -> "AnswerModel | None":
+    """The trained answer model, loaded once per process; None for the linear ranker alone."""
+    match settings.model:
+        case "linear":
+            return None
+        case "trained":
+            from qa.answer_model import MODEL_DIR
+
+            return _answer_model(str(settings.model_path or MODEL_DIR), settings.model_int8)
 
 
 def chroma_client(settings: ChromaSettings, *, data_dir: os.PathLike[str] | str) -> "ClientAPI":

@@ -167,6 +167,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = Settings()
     if args.limit is not None and args.limit < 1:
         raise BadInput("--limit must be at least 1")
+    if args.distractors and args.benchmark:
+        raise BadInput("--distractors applies to the gold suite only")
     if args.verify and args.mode != "generative":
         raise BadInput("--verify applies to --mode generative only")
     if args.benchmark and args.benchmark not in runner.benchmarks.FILES and not Path(args.benchmark).is_file():
@@ -176,7 +178,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.benchmark:
             result = runner.run_benchmark(args.benchmark, limit=args.limit, seed=args.seed, unanswerable=args.unanswerable, **how)
         else:
-            result = runner.run_gold(path=args.gold, **how)
+            result = runner.run_gold(path=args.gold, distractors=args.distractors, **how)
     except runner.NoLLM as err:  # a setup problem, refused before anything is indexed or asked
         print(f"qa: error: {err}", file=sys.stderr)
         return 2
@@ -253,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--unanswerable", type=int, default=0, metavar="N", help="squad2: also sample N unanswerable questions")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--gold", type=Path, default=None, metavar="FILE", help="gold suite (default: evals/gold.json)")
+    s.add_argument("--distractors", metavar="NAME|PATH", help="gold suite with every article of this benchmark (rgb) indexed beside corpus/")
     s.add_argument("--thresholds", type=Path, default=None, metavar="FILE", help="default: evals/thresholds.toml")
     s.add_argument("--json", type=Path, metavar="FILE", help="also write the metrics and every case")
     s.add_argument("--report", type=Path, metavar="FILE.md", help="default: QA_DATA_DIR/reports/<run>.md")

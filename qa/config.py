@@ -57,10 +57,27 @@ class RetrievalSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
+    model: Literal["trained", "linear"] = Field(
+        "trained",
+        description="`trained`: the shipped answer model (qa/weights/answer-model) chooses the sentences and decides "
+        "abstention; `linear`: the earlier feature-based ranker alone (faster, weaker; the latency baseline).",
+    )
+    model_path: Path | None = Field(None, description="Another answer model directory; unset means the shipped one.")
+    model_int8: bool = Field(
+        True, description="Run the answer model's linear layers in int8: about twice as fast on a CPU."
+    )
+    model_candidates: int = Field(
+        8, ge=1, le=64, description="Sentences the answer model scores: the best by the cheap ranker."
+    )
+    model_threshold: float = Field(
+        0.13, ge=0.0, le=1.0,
+        description="The answer's support (the model blended with the ranker) below which it abstains, and which a "
+        "second sentence needs. `python -m evals.calibrate` picks it on held-apart SQuAD 1.1 train articles: the "
+        "highest with at most 3% false abstention there (false abstention 0.030, abstention recall 0.187).",
+    )  # fmt: skip
     abstain_threshold: float = Field(
         0.37, ge=0.0, le=1.0,
-        description="Best-sentence support (0..1) below this abstains. `python -m evals.calibrate` picks it on squad2: "
-        "the highest value that costs at most half a point of answer accuracy.",
+        description="`linear` only: best-sentence support (0..1) below this abstains.",
     )  # fmt: skip
     max_sentences: int = Field(2, ge=1, le=2, description="Sentences quoted in one answer.")
     min_similarity: float = Field(

@@ -13,7 +13,7 @@ from qa.answer import ABSTAIN_TEXT, Draft, ExtractiveAnswerer, Passage
 from qa.config import Settings
 from qa.corpus import read_paths
 from qa.errors import BadInput, EmptyIndex, NotFound
-from qa.followup import context_for
+from qa.followup import resolve
 from qa.generate import LLMFailed, Writer, generate
 from qa.index import Index, Snapshot
 from qa.ingest import Ingestor
@@ -85,7 +85,7 @@ class QAEngine:
         c = settings.chroma
         cache = c.collection if c.host is None else f"{c.host}-{c.port}-{c.collection}"
         self.index = Index(self.store, cache_dir=Path(settings.data_dir) / "bm25" / cache, candidates=settings.retrieval.candidates)
-        self.answerer = ExtractiveAnswerer(settings.answer)
+        self.answerer = ExtractiveAnswerer(settings.answer, backends.answer_model(settings.answer))
         # Prompts are loaded and checked now: a broken template fails start-up, not an answer.
         llm = backends.llm(settings.llm)
         self.writer = (
@@ -104,6 +104,8 @@ class QAEngine:
     def warm_up(self) -> None:
         """Load the model and the index now rather than on the first question."""
         self.embed_model.get_query_embedding("warm up")
+        if self.answerer.model is not None:
+            self.answerer.model.warm_up()
         self.index.snapshot()
 
     def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None, exact_top: int | None = None) -> HybridRetriever:
@@ -174,8 +176,8 @@ class QAEngine:
                 asked = self.writer.condense(q, history, deadline=deadline, limit=self.settings.max_question_chars)
             except LLMFailed as err:
                 warnings.append(f"the LLM could not rewrite the follow-up ({err}); the conversation was used instead")
-        if asked == q:
-            context = context_for(q, history)
+        if asked == q and history:  # no LLM rewrote it: replace its pronouns with what they refer to
+            asked, context = resolve(q, history)
         searched = f"{asked} {context}" if context else asked
         condensed = time.perf_counter()
         k = top_k or self.settings.retrieval.top_k

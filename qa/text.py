@@ -86,6 +86,11 @@ def is_question(sentence: str) -> bool:
     return sentence.rstrip(_CLOSERS).endswith("?")
 
 
+def is_heading(sentence: str) -> bool:
+    """A short line with no closing punctuation is a headline or page furniture, not a statement."""
+    return not sentence.rstrip(_CLOSERS).endswith((".", "!", "?", ":", ";")) and len(sentence.split()) <= 12
+
+
 def layout(text: str, *, chunk_chars: int) -> Layout:
     """Pack whole sentences into chunks of about `chunk_chars`, preferring paragraph breaks."""
     spans = sentence_spans(text)

@@ -7,6 +7,16 @@ import pytest
 from qa.answer import ABSTAIN_TEXT
 from qa.engine import QAEngine
 from qa.models import Answer, Turn
+from tests.conftest import write
+
+FLOOD = """Floods kill 12 in northern valley
+
+Heavy rain sent floodwater through three villages in the northern valley on Monday, officials said.
+
+At least 12 people were killed and dozens more are missing, according to the regional governor.
+
+The governor said rescue teams had reached two of the villages by boat.
+"""
 
 
 def assert_grounded(engine: QAEngine, answer: Answer) -> None:
@@ -47,8 +57,9 @@ def test_follow_up_uses_the_same_passage(corpus_engine: QAEngine) -> None:
     history = [Turn(role="user", content=first.question), Turn(role="assistant", content=first.answer)]
     follow = corpus_engine.ask("Where is he from?", history=history)
     assert "Iraqi" in follow.answer
-    assert follow.citations[0].start == first.citations[0].start
-    assert follow.resolved_question and "leads ISIS-K" in follow.resolved_question
+    assert "Iraqi" in follow.citations[0].quote
+    # the pronoun is replaced by whom it refers to, so the answer is to the new question
+    assert follow.resolved_question == "Where is Shahab al-Muhajir from?"
     assert_grounded(corpus_engine, follow)
 
 
@@ -68,3 +79,14 @@ def test_answer_json_contract(corpus_engine: QAEngine) -> None:
     assert {"id", "doc_id", "title", "source", "url", "quote", "start", "end", "passage", "score"} <= citation.keys()
     assert citation["doc_id"] == "isis-k-explainer" and citation["source"].endswith("corpus/isis-k-explainer.txt")
     assert citation["title"].startswith("Who are ISIS-K?")
+
+
+def test_an_unrelated_article_changes_no_answer(corpus_engine: QAEngine, tmp_path) -> None:
+    questions = ["Who leads ISIS-K?", "How many fighters does ISIS-K have?", "Who is Jake Sullivan?", "When was ISIS-K founded?"]
+    before = [corpus_engine.ask(q).answer for q in questions]
+    corpus_engine.ingest([write(tmp_path / "news" / "flood.txt", FLOOD)])
+    assert [corpus_engine.ask(q).answer for q in questions] == before
+    flood = corpus_engine.ask("Was anyone killed in the floods?")
+    assert "12 people were killed" in flood.answer
+    assert flood.citations[0].doc_id == "flood"
+    assert_grounded(corpus_engine, flood)

@@ -379,7 +379,7 @@ def test_follow_up_is_condensed_before_retrieval(gen, llm):
     # a failed rewrite falls back to resolving the follow-up from the conversation
     llm.script(Reply(status=500), cite(LEADER, "Shahab al-Muhajir is an Iraqi militant [{n}]."))
     b = gen.ask("Where is he from?", history=history)
-    assert b.answer == a.answer and "Who leads ISIS-K?" in b.resolved_question
+    assert b.answer == a.answer and b.resolved_question == "Where is Shahab al-Muhajir from?"
     assert any("could not rewrite the follow-up" in w for w in b.warnings)
 
 

@@ -1,0 +1,95 @@
+"""The answer model: a small cross-encoder that scores (question, sentence in its context) as the
+probability that the sentence answers the question. Trained by `python -m evals.train_answer_model`
+on SQuAD 1.1 train only; weights, model card and checksum ship in `qa/weights/answer-model/`."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+MODEL_DIR = Path(__file__).resolve().parent / "weights" / "answer-model"
+WEIGHTS_FILE = "model.safetensors"
+MAX_LENGTH = 96  # question + sentence + context, in word pieces; the context's tail is cut first
+MAX_CONTEXT_CHARS = 300  # the previous sentence's end, which names what the sentence is about
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence as the model sees it: with its article's title and the sentence before it."""
+
+    sentence: str
+    title: str = ""
+    previous: str = ""
+
+
+def pair_text(c: Candidate) -> str:
+    """The second segment: the sentence first (never truncated away), then its context."""
+    context = c.previous[-MAX_CONTEXT_CHARS:]
+    title = " ".join(c.title.split())[:200]
+    return f"{c.sentence} [SEP] {title}: {context}" if context else f"{c.sentence} [SEP] {title}"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class AnswerModel:
+    """Loaded once per process from the shipped weights; nothing is downloaded."""
+
+    def __init__(self, path: Path = MODEL_DIR, *, quantize: bool = True) -> None:
+        import torch
+        from transformers import AutoTokenizer, BertForSequenceClassification
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+        self.path = Path(path)
+        self.check()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+        model = BertForSequenceClassification.from_pretrained(str(self.path), local_files_only=True, dtype=torch.float32)
+        model.eval()
+        if quantize:  # int8 linear layers: about twice as fast on a CPU, scores within about 0.01
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model
+        self._torch = torch
+        self._lock = threading.Lock()  # one forward pass at a time: two cores are shared, not split
+
+    def check(self) -> None:
+        """The weights are the ones their training recorded: a truncated or swapped file is refused."""
+        import json
+
+        recorded = json.loads((self.path / "training.json").read_text(encoding="utf-8"))["weights_sha256"]
+        if sha256(self.path / WEIGHTS_FILE) != recorded:
+            raise OSError(f"{self.path / WEIGHTS_FILE} does not match the checksum in training.json")
+
+    def warm_up(self) -> None:
+        self.scores("warm up", [Candidate("A first call allocates what later ones reuse.")])
+
+    def logits(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
+        if not candidates:
+            return []
+        torch = self._torch
+        with self._lock, torch.inference_mode():  # a fast tokenizer is not safe across threads either
+            # longest_first: the context goes first, and a very long question is cut rather than refused
+            enc = self.tokenizer(
+                [question] * len(candidates), [pair_text(c) for c in candidates], truncation="longest_first",
+                max_length=MAX_LENGTH, padding=True, return_tensors="pt",
+            )  # fmt: skip
+            return self.model(**enc).logits[:, 0].tolist()
+
+    def scores(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
+        """P(sentence answers question) for each candidate, in 0..1."""
+        import math
+
+        return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for z in self.logits(question, candidates)]
