@@ -58,9 +58,10 @@ class RetrievalSettings(BaseModel):
 
 class AnswerSettings(BaseModel):
     model: Literal["trained", "linear"] = Field(
-        "trained",
-        description="`trained`: the shipped answer model (qa/weights/answer-model) chooses the sentences and decides "
-        "abstention; `linear`: the earlier feature-based ranker alone (faster, weaker; the latency baseline).",
+        "linear",
+        description="`linear`: the feature-based ranker alone; `trained`: the shipped answer model "
+        "(qa/weights/answer-model), blended with the ranker, chooses the sentences and decides abstention. Not yet "
+        "the default: better on squad2 and at abstaining, but it can put a same-topic sentence before the answer.",
     )
     model_path: Path | None = Field(None, description="Another answer model directory; unset means the shipped one.")
     model_int8: bool = Field(

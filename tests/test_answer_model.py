@@ -25,7 +25,7 @@ FLOOD = Candidate("Floods in the north of the country have cut off three village
 
 @pytest.fixture(scope="module")
 def model():
-    return backends.answer_model(AnswerSettings())
+    return backends.answer_model(AnswerSettings(model="trained"))
 
 
 def test_weights_match_the_model_card():

