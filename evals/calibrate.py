@@ -24,6 +24,7 @@ from evals.train_answer_model import TRAIN_FILE, _anchors, alter, split
 from qa.answer_model import MODEL_DIR
 from qa.config import AnswerSettings, Settings
 from qa.corpus import article_from_fields, slugify
+from qa.text import sentence_spans
 
 
 def held_apart(seed: int, n_articles: int, *, limit: int, unanswerable: int, rng: random.Random) -> benchmarks.Benchmark:
@@ -33,24 +34,19 @@ def held_apart(seed: int, n_articles: int, *, limit: int, unanswerable: int, rng
         title = art["title"].replace("_", " ")
         pool = _anchors("\n".join(p["context"] for p in art["paragraphs"]))
         for i, para in enumerate(art["paragraphs"]):
+            spans = sentence_spans(para["context"])
             doc_id = f"{slugify(art['title'])}-{i}"
             articles.append(article_from_fields(doc_id=doc_id, title=title, text=para["context"], source="squad-v1.1-train"))
             for qa in para["qas"]:
                 answers = sorted({a["text"] for a in qa["answers"]})
                 answerable.append(benchmarks.Case(qa["id"], qa["question"], answers, frozenset([doc_id])))
                 start = qa["answers"][0]["answer_start"]
-                sentence = next((para["context"][s:e] for s, e in _spans(para["context"]) if s <= start < e), "")
+                sentence = next((para["context"][s:e] for s, e in spans if s <= start < e), "")
                 changed = alter(qa["question"], sentence, pool, rng) if sentence else None
                 if changed:
                     altered.append(benchmarks.Case(qa["id"] + "-altered", changed, []))
     cases = rng.sample(answerable, min(limit, len(answerable))) + rng.sample(altered, min(unanswerable, len(altered)))
     return benchmarks.Benchmark("squad1-held-apart", articles, cases)
-
-
-def _spans(text: str) -> list[tuple[int, int]]:
-    from qa.text import sentence_spans
-
-    return sentence_spans(text)
 
 
 def main() -> None:

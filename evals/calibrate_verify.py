@@ -211,15 +211,12 @@ def similarities(pairs: list[Pair], embed) -> tuple[np.ndarray, list[str]]:
 def model_scores(pairs: list[Pair], model) -> np.ndarray:
     """Per pair: the answer model's highest probability that a passage sentence answers the claim read
     as a question (the claim, the sentence, its title and the sentence before it)."""
-    from qa.answer_model import Candidate
+    from qa.answer_model import sentence_candidates
 
-    out = []
-    for p in pairs:
-        spans = sentence_spans(p.passage)
-        cands = [Candidate(p.passage[s:e], p.title, p.passage[spans[i - 1][0] : spans[i - 1][1]] if i else "")
-                 for i, (s, e) in enumerate(spans)]  # fmt: skip
-        out.append(max(model.scores(p.claim, cands), default=0.0))
-    return np.array(out)
+    return np.array([
+        max(model.scores(p.claim, sentence_candidates(p.passage, sentence_spans(p.passage), p.title)), default=0.0)
+        for p in pairs
+    ])  # fmt: skip
 
 
 def best_balanced(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float, float, float]:

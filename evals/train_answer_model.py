@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.answer_model import MAX_LENGTH, MODEL_DIR, WEIGHTS_FILE, Candidate, pair_text, sha256
+from qa.answer_model import MAX_LENGTH, MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates, sha256
 from qa.text import is_question, sentence_spans, terms
 
 TRAIN_FILE = Path(__file__).resolve().parent.parent.parent / "shared" / "training" / "squad-v1.1-train.json"
@@ -80,22 +80,17 @@ def alter(question: str, sentence: str, pool: dict[str, set[str]], rng: random.R
     return re.sub(rf"(?<!\w){re.escape(a)}(?!\w)", rng.choice(subs).replace("\\", ""), question, count=1)
 
 
-def _paragraph_sentences(context: str) -> list[tuple[int, int]]:
-    return sentence_spans(context)
-
-
 def build(articles: list[dict], rng: random.Random, *, limit: int | None = None) -> list[Example]:
     """One example per usable question: its answer is inside one sentence, and no other sentence of
     the paragraph holds the answer text."""
     examples: list[Example] = []
-    other_articles = [a for a in articles]
     for art in articles:
         title = art["title"].replace("_", " ")
         paras = []
         for p in art["paragraphs"]:
             ctx = p["context"]
-            spans = _paragraph_sentences(ctx)
-            sents = [Candidate(ctx[s:e], title, ctx[spans[i - 1][0] : spans[i - 1][1]] if i else "") for i, (s, e) in enumerate(spans)]
+            spans = sentence_spans(ctx)
+            sents = sentence_candidates(ctx, spans, title)
             paras.append((p, spans, sents))
         pool = _anchors("\n".join(p["context"] for p in art["paragraphs"]))
         flat = [(c, set(terms(c.sentence))) for _, _, sents in paras for c in sents if not is_question(c.sentence)]
@@ -120,9 +115,9 @@ def build(articles: list[dict], rng: random.Random, *, limit: int | None = None)
                     _, _, osents = rng.choice(others)
                     negs.append(rng.choice(osents))
                 if len(negs) < GROUP - 1:
-                    oart = rng.choice(other_articles)
+                    oart = rng.choice(articles)
                     op = rng.choice(oart["paragraphs"])["context"]
-                    ospans = _paragraph_sentences(op)
+                    ospans = sentence_spans(op)
                     if ospans:
                         s, e = rng.choice(ospans)
                         negs.append(Candidate(op[s:e], oart["title"].replace("_", " "), ""))
@@ -152,8 +147,7 @@ def evaluate(model, tok, examples: list[Example], torch) -> dict[str, float]:
             cands = [ex.positive, *ex.negatives]
             qs = [ex.question] * len(cands) + ([ex.altered] if ex.altered else [])
             cands = cands + ([ex.positive] if ex.altered else [])
-            enc = tok(qs, [pair_text(c) for c in cands], truncation="only_second", max_length=MAX_LENGTH, padding=True, return_tensors="pt")
-            z = model(**enc).logits[:, 0]
+            z = model(**encode(tok, qs, cands)).logits[:, 0]
             p = torch.sigmoid(z).tolist()
             top1 += int(max(range(GROUP), key=lambda i: p[i]) == 0)
             pos_p.append(p[0])
@@ -229,8 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         for ex in batch:
             if ex.altered:
                 qs.append(ex.altered), cands.append(ex.positive), labels.append(0.0)
-        enc = tok(qs, [pair_text(c) for c in cands], truncation="only_second", max_length=MAX_LENGTH, padding=True, return_tensors="pt")
-        z = model(**enc).logits[:, 0]
+        z = model(**encode(tok, qs, cands)).logits[:, 0]
         y = torch.tensor(labels)
         ranking = torch.nn.functional.cross_entropy(z[:grouped].view(-1, GROUP), torch.zeros(len(batch), dtype=torch.long))
         loss = bce(z, y) + 0.5 * ranking

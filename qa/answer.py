@@ -9,11 +9,11 @@ With `QA_ANSWER_MODEL=linear` the ranker's own support decides, as before the mo
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from qa.answer_model import Candidate, sigmoid
 from qa.answer_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
 from qa.injection import instruction_like
@@ -22,7 +22,7 @@ from qa.store import StoredArticle
 from qa.text import is_heading, is_question, terms, tokens
 
 if TYPE_CHECKING:
-    from qa.answer_model import AnswerModel, Candidate
+    from qa.answer_model import AnswerModel
     from llama_index.core.schema import NodeWithScore
 
     from qa.index import Snapshot
@@ -58,13 +58,11 @@ BLEND = {"logit": 0.347, "rank": 0.400, "bias": -3.800}
 
 
 def blend(logit: float, features: dict[str, float]) -> float:
-    z = BLEND["logit"] * logit + BLEND["rank"] * rank_score(features) + BLEND["bias"]
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+    return sigmoid(BLEND["logit"] * logit + BLEND["rank"] * rank_score(features) + BLEND["bias"])
 
 
 def support(score: float) -> float:
-    z = SCALE * score + BIAS
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+    return sigmoid(SCALE * score + BIAS)
 
 
 @dataclass(frozen=True)
@@ -117,8 +115,6 @@ class Pick:
 
     def candidate(self) -> "Candidate":
         """The sentence as the answer model sees it: with its title and the sentence before it."""
-        from qa.answer_model import Candidate
-
         stored = self.passage.stored
         prev = stored.layout.sentences[self.sentence - 1] if self.sentence else None
         previous = stored.article.text[prev.start : prev.end] if prev else ""

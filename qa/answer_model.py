@@ -5,6 +5,7 @@ on SQuAD 1.1 train only; weights, model card and checksum ship in `qa/weights/an
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,24 @@ def pair_text(c: Candidate) -> str:
     context = c.previous[-MAX_CONTEXT_CHARS:]
     title = " ".join(c.title.split())[:200]
     return f"{c.sentence} [SEP] {title}: {context}" if context else f"{c.sentence} [SEP] {title}"
+
+
+def sentence_candidates(text: str, spans: Sequence[tuple[int, int]], title: str) -> list[Candidate]:
+    """The sentences of `text` at `spans`, each with `title` and the sentence before it."""
+    return [Candidate(text[s:e], title, text[spans[i - 1][0] : spans[i - 1][1]] if i else "") for i, (s, e) in enumerate(spans)]
+
+
+def encode(tokenizer, questions: Sequence[str], candidates: Sequence[Candidate]):
+    """The model's input, the same in training and answering. longest_first: the context goes first,
+    and a very long question is cut rather than refused."""
+    return tokenizer(
+        list(questions), [pair_text(c) for c in candidates], truncation="longest_first", max_length=MAX_LENGTH,
+        padding=True, return_tensors="pt",
+    )  # fmt: skip
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 def sha256(path: Path) -> str:
@@ -81,15 +100,8 @@ class AnswerModel:
             return []
         torch = self._torch
         with self._lock, torch.inference_mode():  # a fast tokenizer is not safe across threads either
-            # longest_first: the context goes first, and a very long question is cut rather than refused
-            enc = self.tokenizer(
-                [question] * len(candidates), [pair_text(c) for c in candidates], truncation="longest_first",
-                max_length=MAX_LENGTH, padding=True, return_tensors="pt",
-            )  # fmt: skip
-            return self.model(**enc).logits[:, 0].tolist()
+            return self.model(**encode(self.tokenizer, [question] * len(candidates), candidates)).logits[:, 0].tolist()
 
     def scores(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
         """P(sentence answers question) for each candidate, in 0..1."""
-        import math
-
-        return [1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for z in self.logits(question, candidates)]
+        return [sigmoid(z) for z in self.logits(question, candidates)]
