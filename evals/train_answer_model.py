@@ -130,6 +130,18 @@ def build(articles: list[dict], rng: random.Random, *, limit: int | None = None)
     return examples[:limit] if limit else examples
 
 
+def drop_overlap(question: str, sentence: str, rng: random.Random, *, most: int = 2) -> str:
+    """The question without up to `most` content words it shares with its answer sentence (never its
+    wh-word, names or numbers): users word questions their own way, and the model must not lean on
+    the article's words alone."""
+    shared = set(terms(sentence))
+    words = question.split()
+    idx = [i for i, w in enumerate(words) if w[:1].islower() and set(terms(w)) & shared]
+    for i in sorted(rng.sample(idx, min(most, len(idx))), reverse=True):
+        del words[i]
+    return " ".join(words)
+
+
 def split(data: dict, *, seed: int, held_apart: int) -> tuple[list[dict], list[dict]]:
     arts = sorted(data["data"], key=lambda a: a["title"])
     random.Random(seed).shuffle(arts)
@@ -177,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--held-apart", type=int, default=24, help="articles kept for validation")
     ap.add_argument("--validate-every", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--drop-overlap", type=float, default=0.0, help="share of questions trained without words they share with the answer")
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -196,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     train_arts, val_arts = split(data, seed=args.seed, held_apart=args.held_apart)
     rng = random.Random(args.seed)
     train = build(train_arts, rng, limit=args.questions)
+    for ex in train:
+        if rng.random() < args.drop_overlap:
+            ex.question = drop_overlap(ex.question, ex.positive.sentence, rng)
     val = build(val_arts, random.Random(args.seed + 1), limit=600)
     print(f"train: {len(train)} questions from {len(train_arts)} articles ({sum(e.altered is not None for e in train)} altered); "
           f"validation: {len(val)} questions from {len(val_arts)} held-apart articles", flush=True)  # fmt: skip
@@ -245,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     tok.save_pretrained(args.out)
     summary = {
         "seed": args.seed, "questions": len(train), "layers": args.layers, "batch": args.batch, "lr": args.lr,
-        "steps": steps, "minutes": round((time.time() - started) / 60, 1), "train_sha256": digest,
+        "steps": steps, "drop_overlap": args.drop_overlap, "minutes": round((time.time() - started) / 60, 1), "train_sha256": digest,
         "held_apart_articles": [a["title"] for a in val_arts], "validation": log,
         "weights_sha256": sha256(args.out / WEIGHTS_FILE),
     }  # fmt: skip
