@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from qa.answer_model import Candidate, sigmoid
 from qa.answer_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
-from qa.injection import instruction_like
+from qa.injection import instruction_like, redact
 from qa.models import Citation
 from qa.store import StoredArticle
 from qa.text import is_heading, is_question, terms, tokens
@@ -118,7 +118,8 @@ class Pick:
         stored = self.passage.stored
         prev = stored.layout.sentences[self.sentence - 1] if self.sentence else None
         previous = stored.article.text[prev.start : prev.end] if prev else ""
-        return Candidate(self.text, stored.article.title, previous)
+        # the model reads the context too, so an instruction there must not sway it
+        return Candidate(self.text, redact(stored.article.title), "" if instruction_like(previous) else previous)
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,14 @@ that `qa --help` is instant, and a missing package names what to install."""
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pathlib import Path
 
 from qa.config import BUNDLED_MODEL, AnswerSettings, ChromaSettings, EmbeddingSettings, LLMSettings
-from qa.errors import BackendUnavailable
+from qa.errors import BackendUnavailable, IndexUnreachable
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -99,17 +100,45 @@ def chroma_client(settings: ChromaSettings, *, data_dir: os.PathLike[str] | str)
         from chromadb.config import Settings as ChromaClientSettings
     except ImportError as err:
         raise _missing("chromadb", err) from err
-    client_settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.host is None:
         path = os.path.join(data_dir, "chroma")
         os.makedirs(path, exist_ok=True)
-        return chromadb.PersistentClient(path=path, settings=client_settings)
+        return _embedded_client(path)
+    client_settings = ChromaClientSettings(anonymized_telemetry=False, allow_reset=False)
     try:
         return chromadb.HttpClient(
             host=settings.host, port=settings.port, ssl=settings.ssl, settings=client_settings
         )
     except Exception as err:  # chromadb raises several types for an unreachable server
-        raise BackendUnavailable(f"cannot reach Chroma at {settings.host}:{settings.port}: {err}") from err
+        raise IndexUnreachable(f"the search index (Chroma at {settings.host}:{settings.port}) is not reachable: {err}") from err
+
+
+_SYSTEMS: dict[int, object] = {}  # id(client) -> the chromadb System it alone uses
+
+
+def _embedded_client(path: str) -> "ClientAPI":
+    """A client with a System of its own. chromadb shares one System per path in a process, and a System
+    never reloads its in-memory vector index from disk; reopening after another process wrote needs a new one."""
+    from chromadb.api import ServerAPI
+    from chromadb.api.client import Client
+    from chromadb.config import Settings as ChromaClientSettings
+    from chromadb.config import System
+
+    system = System(ChromaClientSettings(anonymized_telemetry=False, allow_reset=False, is_persistent=True, persist_directory=path))
+    system.instance(ServerAPI)
+    system.start()
+    client = Client.from_system(system)
+    _SYSTEMS[id(client)] = system
+    return client
+
+
+def release_chroma(client: "ClientAPI", *, after_s: float = 10.0) -> None:
+    """Stop an embedded client's System once questions already running on it are done with it."""
+    system = _SYSTEMS.pop(id(client), None)
+    if system is not None:
+        timer = threading.Timer(after_s, system.stop)
+        timer.daemon = True
+        timer.start()
 
 
 def llm(settings: LLMSettings) -> "LLM | None":

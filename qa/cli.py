@@ -201,6 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings()
     host, port = args.host or settings.server.host, args.port or settings.server.port
+    settings.server.host = host  # a name given with --host is one the server answers to
     print(f"serving on http://{host}:{port} (API docs at /docs); Ctrl-C stops", file=sys.stderr)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
     return 0

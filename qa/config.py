@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from qa.models import Verify
 
@@ -32,6 +34,14 @@ class ChromaSettings(BaseModel):
         "news",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,40}[a-zA-Z0-9]$",
         description="Name prefix of the Chroma collections this installation uses.",
+    )
+    hnsw_search_ef: int = Field(
+        200, ge=10, le=5000,
+        description="Candidates Chroma's approximate search keeps per query (older Chroma searched with 10, which "
+        "missed sentences searched by their own vector; see evals/hnsw.py).",
+    )  # fmt: skip
+    hnsw_construction_ef: int = Field(
+        200, ge=10, le=5000, description="Candidates kept while building the vector index; fixed when it is created."
     )
 
     @model_validator(mode="after")
@@ -139,6 +149,45 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(6_000_000, ge=10_000, description="Larger request bodies are refused with 413.")
     max_history_turns: int = Field(12, ge=0, le=1000, description="Turns of history kept; older ones are dropped.")
     model_id: str = Field("news-qa", min_length=1, description="The model name the OpenAI-compatible endpoint lists.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        ["localhost", "127.0.0.1", "::1"],
+        description="Host names the server answers to (the `Host` header), comma-separated; other names get 400, "
+        "which stops DNS rebinding. QA_SERVER_HOST is added unless it is 0.0.0.0 or ::, and the address a request "
+        "came in on (http://192.168.1.20:8000/) is always answered. `*.example.com` allows subdomains, `*` any name.",
+    )  # fmt: skip
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        # QA_SERVER_ALLOWED_HOSTS=a.example,b.example or a JSON list ("[::1]" is a name, not JSON)
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.lstrip().startswith('["') else value.split(",")
+            except json.JSONDecodeError:
+                return value.split(",")
+        return value
+
+    @field_validator("allowed_hosts", mode="after")
+    @classmethod
+    def _plain_names(cls, hosts: list[str]) -> list[str]:
+        names = [h.strip().lower() for h in hosts if h.strip()]
+        if not names:
+            raise PydanticCustomError(
+                "no_hosts", "QA_SERVER_ALLOWED_HOSTS is empty: unset it for the loopback names, or list names (* for any)",
+            )  # fmt: skip
+        bare = [n.removeprefix("[").removesuffix("]").rstrip(".") for n in names]  # "[::1]" is "::1"
+        for name, given in zip(bare, names, strict=True):
+            if "/" in name or "]" in name or name.count(":") == 1:
+                raise PydanticCustomError(
+                    "host_name", "QA_SERVER_ALLOWED_HOSTS takes host names without scheme or port, such as "
+                    "qa.example.com, not '{name}'", {"name": given},
+                )  # fmt: skip
+        return bare
+
+    def trusted_hosts(self) -> list[str]:
+        """The allowed names plus the address the server binds to, when that is one address."""
+        bound = self.host.strip("[]").lower()
+        return self.allowed_hosts + ([bound] if bound not in ("0.0.0.0", "::", "", *self.allowed_hosts) else [])
 
 
 class Settings(BaseSettings):
@@ -164,6 +213,14 @@ class Settings(BaseSettings):
         Path(__file__).resolve().parent.parent / "prompts", description="Jinja2 prompt templates for the LLM."
     )
     api_key: SecretStr | None = Field(None, description="Protects the write endpoints (and reads with protect_reads).")
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_empty(cls, key: SecretStr | None) -> SecretStr | None:
+        # an empty QA_API_KEY= would otherwise look like protection while disabling it
+        if key is not None and not key.get_secret_value().strip():
+            raise PydanticCustomError("empty_api_key", "QA_API_KEY is set but empty: unset it or give a key")
+        return key
 
     @property
     def remote_chroma(self) -> bool:

@@ -17,25 +17,46 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from qa.errors import BadInput, NotText, TooLarge
 from qa.models import Article
+from qa.text import MAX_NESTING, InvalidText, check_text, json_too_deep
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 _FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 _SNIFF_BYTES = 8192
+# The JSON API's limits (server/schemas.py, DocumentIn) hold for every way in: front matter, HTML and
+# jsonl too. A declared field over its limit is refused, naming the field and the limit.
+_BREAKS = {0x0B: "\n", 0x0C: "\n\n"}
+FIELD_LIMITS = {"id": 200, "title": 1000, "url": 4096, "published": 200, "author": 1000}
+MAX_FRONT_MATTER_CHARS = 65_536  # a few `key: value` lines; bounds the YAML parser's work
 
 
 class Skipped(BaseModel):
-    path: str
+    path: str  # the file, or "file:line" for one jsonl record
     reason: str
+    file: str | None = None  # the file, when `path` names one of its records
 
 
 class CorpusScan(BaseModel):
     articles: list[Article]
     skipped: list[Skipped]
     files: list[str]
+
+
+class SkippedLine(BaseModel):
+    """A jsonl record that was not read; the file's other records were."""
+
+    line: int = Field(description="Line number in the file, counting from 1.")
+    reason: str
+
+
+class Parsed(BaseModel):
+    """One file's articles, and the jsonl records skipped as bad."""
+
+    articles: list[Article]
+    skipped: list[SkippedLine] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------- files and folders
@@ -62,11 +83,13 @@ def read_paths(paths: Sequence[Path], *, max_bytes: int) -> CorpusScan:
             seen_files.add(key)
             scan.files.append(str(file))
             try:
-                articles = _read(file, max_bytes=max_bytes)
+                parsed = _read(file, max_bytes=max_bytes)
             except BadInput as exc:
                 scan.skipped.append(Skipped(path=str(file), reason=str(exc)))
                 continue
-            for article in articles:
+            # `file:line`, as compilers name a line: one warning per bad record, the others are read
+            scan.skipped += [Skipped(path=f"{file}:{s.line}", reason=s.reason, file=str(file)) for s in parsed.skipped]
+            for article in parsed.articles:
                 if article.id in first_source:
                     reason = (
                         f"duplicate id {article.id!r}: {article.source} repeats the id "
@@ -80,9 +103,10 @@ def read_paths(paths: Sequence[Path], *, max_bytes: int) -> CorpusScan:
 
 
 def read_file(path: Path, *, max_bytes: int) -> list[Article]:
-    """Read one file into its articles (one, or one per jsonl line); raises BadInput naming the file."""
+    """Read one file into its articles (one, or one per good jsonl line; `read_paths` reports the bad
+    lines); raises BadInput naming the file."""
     try:
-        return _read(Path(path), max_bytes=max_bytes)
+        return _read(Path(path), max_bytes=max_bytes).articles
     except BadInput as exc:
         raise BadInput(f"{path}: {exc}") from exc
 
@@ -99,7 +123,7 @@ def _walk(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.parts)
 
 
-def _read(path: Path, *, max_bytes: int) -> list[Article]:
+def _read(path: Path, *, max_bytes: int) -> Parsed:
     if not path.is_file():
         raise BadInput("not a regular file")
     try:
@@ -113,7 +137,7 @@ def _read(path: Path, *, max_bytes: int) -> list[Article]:
     return parse_bytes(data, name=path.name, source=str(path), max_bytes=max_bytes)
 
 
-def parse_bytes(data: bytes, *, name: str, source: str, max_bytes: int) -> list[Article]:
+def parse_bytes(data: bytes, *, name: str, source: str, max_bytes: int) -> Parsed:
     """One file's content (read from disk or uploaded) -> its articles; the suffix of `name` is the format."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -121,7 +145,7 @@ def parse_bytes(data: bytes, *, name: str, source: str, max_bytes: int) -> list[
     raw = decode(data, max_bytes=max_bytes)
     if suffix == ".jsonl":
         return _parse_jsonl(raw, source=source)
-    return [parse_text(raw, doc_id=slugify(Path(name).stem), source=source, fmt=_FORMATS[suffix])]
+    return Parsed(articles=[parse_text(raw, doc_id=slugify(Path(name).stem), source=source, fmt=_FORMATS[suffix])])
 
 
 def decode(data: bytes, *, max_bytes: int) -> str:
@@ -151,17 +175,18 @@ def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt") -> Artic
     if fmt == "md":
         body = _strip_markdown(body)
     lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    title = _text_or_none(meta.get("title"))
+    title = _field("title", meta.get("title"))
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None:
         first_line = _heading(lines[first]) if fmt == "md" else lines[first].strip()
-        # Without a declared title the first line is the headline; with one, drop a repeated headline.
-        if title is None or _squash(first_line) == _squash(title):
+        # Without a declared title the first line is the headline (unless too long to be one); with
+        # one, drop a repeated headline.
+        if (title is None and len(first_line) <= FIELD_LIMITS["title"]) or _squash(first_line) == title:
             title = title or first_line
             lines = lines[first + 1 :]
             if fmt == "md" and lines and re.fullmatch(r"\s*(=+|-+)\s*", lines[0]):
                 lines = lines[1:]  # setext underline of the heading just taken
-    meta_id = _text_or_none(meta.get("id"))
+    meta_id = _field("id", meta.get("id"))
     return article_from_fields(
         doc_id=slugify(meta_id) if meta_id else doc_id,
         title=title or "",
@@ -173,6 +198,38 @@ def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt") -> Artic
     )
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML's safe subset without aliases, nested at most MAX_NESTING deep: a few hundred bytes of
+    aliases to aliases ("billion laughs") expand to gigabytes."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (`*name`) are not allowed", mark)
+        if self._depth >= MAX_NESTING:
+            raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_NESTING} levels deep", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _load_front_matter(block: str) -> object:
+    if len(block) > MAX_FRONT_MATTER_CHARS:
+        raise BadInput(f"front matter is too large ({len(block)} characters; the limit is {MAX_FRONT_MATTER_CHARS})")
+    try:
+        return yaml.load(block, Loader=_FrontMatterLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 2}" if where is not None else ""
+        raise BadInput(f"malformed front matter{at}: {getattr(exc, 'problem', None) or exc}") from exc
+    except (ValueError, OverflowError) as exc:  # YAML reads it, Python cannot hold it: month 13, 5,000 digits
+        raise BadInput(f"malformed front matter: {str(exc).split(';')[0]}") from exc
+
+
 def _split_front_matter(raw: str) -> tuple[dict[str, Any], str]:
     lines = raw.splitlines(keepends=True)
     if not lines or lines[0].rstrip() != "---":
@@ -180,12 +237,7 @@ def _split_front_matter(raw: str) -> tuple[dict[str, Any], str]:
     end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None)
     if end is None:
         raise BadInput("front matter is not closed (no second `---` line)")
-    try:
-        meta = yaml.safe_load("".join(lines[1:end]))
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 2}" if where is not None else ""
-        raise BadInput(f"malformed front matter{at}: {getattr(exc, 'problem', None) or exc}") from exc
+    meta = _load_front_matter("".join(lines[1:end]))
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -193,16 +245,32 @@ def _split_front_matter(raw: str) -> tuple[dict[str, Any], str]:
     return {str(k).lower(): v for k, v in meta.items()}, "".join(lines[end + 1 :])
 
 
+def _without_closing_hashes(line: str) -> str:
+    """`Title ##` -> `Title`; `C#` stays. String methods, not a regex: those backtrack on long lines."""
+    text = line.rstrip()
+    rest = text.rstrip("#")
+    return rest.rstrip() if rest != text and rest[-1:].isspace() else text
+
+
 def _heading(line: str) -> str:
-    return re.sub(r"\s+#+\s*$", "", re.sub(r"^\s*#{1,6}\s*", "", line)).strip()
+    return _without_closing_hashes(re.sub(r"^\s*#{1,6}\s*", "", line)).strip()
+
+
+# Every pattern stops at the next bracket or asterisk, so each character is scanned a bounded number of
+# times: `[^\]]*` and `.+?` rescanned to the end from every `[` or `**` (minutes for a few kilobytes).
+_URL = r"\((?:[^()]|\([^()]*\))*\)"  # one level of parentheses inside, as in wiki/Foo_(bar)
+_IMAGE = re.compile(r"!\[[^\[\]]*\]" + _URL)
+_LINK = re.compile(r"\[([^\[\]]+)\]" + _URL)
+_BOLD = re.compile(r"\*\*(?=\S)([^*\n]*?[^\s*])\*\*|__(?=\S)([^_\n]*?[^\s_])__")
+_SUBHEADING = re.compile(r"(?m)^[ \t]*#{2,6}[ \t]+(.*)$")
 
 
 def _strip_markdown(body: str) -> str:
     # Only markup that would otherwise end up inside quoted citations; the rest is left as written.
-    body = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", body)  # images
-    body = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", body)  # links keep their text
-    body = re.sub(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", r"\2", body)  # bold
-    return re.sub(r"(?m)^[ \t]*#{2,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", r"\1", body)  # subheadings
+    body = _IMAGE.sub("", body)
+    body = _LINK.sub(r"\1", body)  # links keep their text
+    body = _BOLD.sub(lambda m: m.group(1) or m.group(2), body)
+    return _SUBHEADING.sub(lambda m: _without_closing_hashes(m.group(1)), body)
 
 
 def _parse_html(raw: str, *, doc_id: str, source: str) -> Article:
@@ -214,12 +282,9 @@ def _parse_html(raw: str, *, doc_id: str, source: str) -> Article:
     text = (getattr(doc, "text", None) or "").strip()
     if not text:
         raise BadInput("no article text could be extracted from the HTML")
-    title = _text_or_none(getattr(doc, "title", None))
-    if title is None:
-        m = re.search(r"<title[^>]*>(.*?)</title>", raw, re.I | re.S)
-        title = _text_or_none(html.unescape(m.group(1))) if m else None
+    title = _field("title", (getattr(doc, "title", None) or "").strip() or _html_title(raw))
     lines = text.split("\n")
-    if title and _squash(lines[0]) == _squash(title):
+    if title and _squash(lines[0]) == title:
         lines = lines[1:]  # trafilatura keeps the <h1> as the first line
     return article_from_fields(
         doc_id=doc_id,
@@ -232,39 +297,68 @@ def _parse_html(raw: str, *, doc_id: str, source: str) -> Article:
     )
 
 
-def _parse_jsonl(raw: str, *, source: str) -> list[Article]:
-    articles = []
+def _html_title(raw: str) -> str | None:
+    # Two bounded searches rather than `<title.*?</title>`, which rescans to the end from every `<title`.
+    start = re.search(r"<title\b[^<>]{0,200}>", raw, re.IGNORECASE)
+    end = re.compile(r"</title\s*>", re.IGNORECASE).search(raw, start.end()) if start else None
+    return html.unescape(raw[start.end() : end.start()]) if end else None
+
+
+def _parse_jsonl(raw: str, *, source: str) -> Parsed:
+    """A bad record is skipped with its line number and reason; a file with no good record is refused."""
+    parsed = Parsed(articles=[])
+    first_line: dict[str, int] = {}
     for n, line in enumerate(raw.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"line {n}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(rec, dict):
-            raise BadInput(f"line {n}: expected a JSON object")
-        doc_id = rec.get("id")
-        if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or not str(doc_id).strip():
-            raise BadInput(f"line {n}: missing `id`")
-        if not isinstance(rec.get("text"), str):
-            raise BadInput(f"line {n}: missing `text`")
-        try:
-            articles.append(
-                article_from_fields(
-                    doc_id=slugify(str(doc_id)),
-                    title=_text_or_none(rec.get("title")) or str(doc_id),
-                    text=rec["text"],
-                    source=source,
-                    url=rec.get("url"),
-                    published=rec.get("published"),
-                    author=rec.get("author"),
-                )
-            )
+            article = _jsonl_record(line, source=source)
+            if article.id in first_line:  # two records with one id would fight over one stored article
+                raise BadInput(f"duplicate id {article.id!r} (first on line {first_line[article.id]})")
         except BadInput as exc:
-            raise BadInput(f"line {n}: {exc}") from exc
-    if not articles:
-        raise BadInput("no articles in the file")
-    return articles
+            parsed.skipped.append(SkippedLine(line=n, reason=str(exc)))
+            continue
+        first_line[article.id] = n
+        parsed.articles.append(article)
+    if not parsed.articles:
+        raise BadInput(_no_good_record(parsed.skipped))
+    return parsed
+
+
+def _no_good_record(skipped: list[SkippedLine]) -> str:
+    if not skipped:
+        return "no articles in the file"
+    shown = "; ".join(f"line {s.line}: {s.reason}" for s in skipped[:3])
+    more = f" (and {len(skipped) - 3} more bad lines)" if len(skipped) > 3 else ""
+    return f"{shown}{more}; no record in the file could be read"
+
+
+def _jsonl_record(line: str, *, source: str) -> Article:
+    if json_too_deep(line):  # json.loads recurses once per level: 50,000 levels is a RecursionError
+        raise BadInput(f"nested more than {MAX_NESTING} levels deep")
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"invalid JSON ({exc.msg})") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of 5,000 digits
+        raise BadInput(f"invalid JSON ({str(exc).split(';')[0]})") from exc
+    if not isinstance(rec, dict):
+        raise BadInput("expected a JSON object")
+    doc_id = rec.get("id")
+    if not isinstance(doc_id, (str, int)) or isinstance(doc_id, bool) or not str(doc_id).strip():
+        raise BadInput("missing `id`")
+    if not isinstance(rec.get("text"), str):
+        raise BadInput("missing `text`")
+    declared_id = _field("id", doc_id) or ""
+    return article_from_fields(
+        doc_id=slugify(declared_id),
+        title=_field("title", rec.get("title")) or declared_id,
+        text=rec["text"],
+        source=source,
+        url=rec.get("url"),
+        published=rec.get("published"),
+        author=rec.get("author"),
+    )
 
 
 # ---------------------------------------------------------------- fields and text
@@ -280,30 +374,47 @@ def article_from_fields(
     published: Any = None,
     author: Any = None,
 ) -> Article:
-    """Build an Article: clean the text, tidy the fields; raises BadInput if no text is left."""
-    doc_id = (doc_id or "").strip()
+    """Build an Article: check every field (valid text, within FIELD_LIMITS), clean the text, tidy the
+    fields; raises BadInput naming the field, or if no text is left."""
+    doc_id = check_text(doc_id or "", "id").strip()
     if not doc_id:
         raise BadInput("article id is empty")
-    body = clean_text(text or "")
+    _within_limit("id", doc_id)
+    fields = {"title": _field("title", title) or doc_id, "url": _field("url", url),
+              "published": _field("published", published), "author": _field("author", author)}  # fmt: skip
+    # form feeds (pdftotext's page breaks) and vertical tabs (Word's line breaks) are breaks, not bad text
+    body = clean_text(check_text((text or "").translate(_BREAKS), "text"))
     if not body:
         raise BadInput(f"article {doc_id!r} has no article text")
-    return Article(
-        id=doc_id,
-        title=_squash(title or "") or doc_id,
-        text=body,
-        source=source,
-        url=_text_or_none(url),
-        published=_text_or_none(published),
-        author=_text_or_none(author),
-    )
+    return Article(id=doc_id, text=body, source=source, **fields)
 
 
-def _text_or_none(value: Any) -> str | None:
-    if value is None:
+def _field(name: str, value: Any) -> str | None:
+    """A declared field (front matter, HTML metadata, a jsonl record, the JSON API) as tidy text, or None
+    when absent or blank. Refused: lists and mappings, invalid text, more than FIELD_LIMITS[name]."""
+    text = _scalar_text(name, value)
+    if text is None:
         return None
+    _within_limit(name, check_text(text, name))
+    return _squash(text) or None
+
+
+def _scalar_text(name: str, value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, (dt.date, dt.datetime)):  # YAML turns `2021-08-26` into a date
         return value.isoformat()
-    return _squash(str(value)) or None
+    if isinstance(value, (bool, int, float)):
+        return str(value)
+    kind = {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+    raise InvalidText(f"{name} must be text, not {kind}", name)
+
+
+def _within_limit(name: str, text: str) -> None:
+    # Measured as given, before whitespace is tidied: the JSON API's max_length counts the same way.
+    limit = FIELD_LIMITS[name]
+    if len(text) > limit:
+        raise InvalidText(f"{name} is too long ({len(text)} characters; the limit is {limit})", name)
 
 
 def _squash(s: str) -> str:
@@ -311,11 +422,17 @@ def _squash(s: str) -> str:
 
 
 def slugify(name: str) -> str:
-    """A stable id from a file stem: lowercase ASCII letters, digits and single dashes."""
+    """A stable id from a file stem or title: lowercase ASCII letters, digits and single dashes, at most
+    FIELD_LIMITS["id"] characters."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     # Names with no ASCII letters at all (e.g. non-Latin titles) still need a stable, distinct id.
-    return slug or "doc-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:10]
+    if not slug:
+        return "doc-" + digest
+    limit = FIELD_LIMITS["id"]
+    # A long title's id is cut, and keeps a hash of the whole so two long titles stay two ids.
+    return slug if len(slug) <= limit else slug[: limit - len(digest) - 1].rstrip("-") + "-" + digest
 
 
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n\s*")

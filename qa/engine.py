@@ -33,11 +33,14 @@ from qa.models import (
 )
 from qa.prompts import Prompts
 from qa.retrieval import HybridRetriever
-from qa.store import Store, StoredArticle
+from qa.store import Store, StoredArticle, reachable
+from qa.text import check_text
 from qa.verify import Verdict, Verifier
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
+    from llama_index.core.schema import NodeWithScore
+    from llama_index.vector_stores.chroma import ChromaVectorStore
 
 
 Event = Delta | SentenceCheck | Verified | Answer
@@ -78,8 +81,7 @@ class Trace:
 class QAEngine:
     def __init__(self, settings: Settings, *, embed_model: "BaseEmbedding | None" = None, check_model: bool = True):
         self.settings = settings
-        client = backends.chroma_client(settings.chroma, data_dir=settings.data_dir)
-        self.store = Store(client, prefix=settings.chroma.collection, model=backends.model_label(settings.embedding.model))
+        self.store = self._store()
         if check_model:
             self.store.check_model()  # before loading anything: a mismatch is known from metadata alone
         c = settings.chroma
@@ -95,6 +97,16 @@ class QAEngine:
         self._write_lock = threading.Lock()
 
     # -- backends ----------------------------------------------------------------------------------
+    def _store(self) -> Store:
+        s = self.settings
+        embedded = s.chroma.host is None
+        return Store(
+            lambda: backends.chroma_client(s.chroma, data_dir=s.data_dir), prefix=s.chroma.collection,
+            model=backends.model_label(s.embedding.model), search_ef=s.chroma.hnsw_search_ef,
+            construction_ef=s.chroma.hnsw_construction_ef, reopen=embedded,
+            lock_path=Path(s.data_dir) / "chroma" / "qa-write.lock" if embedded else None,
+        )  # fmt: skip
+
     @property
     def embed_model(self) -> "BaseEmbedding":
         if self._embed_model is None:
@@ -108,12 +120,13 @@ class QAEngine:
             self.answerer.model.warm_up()
         self.index.snapshot()
 
-    def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None, exact_top: int | None = None) -> HybridRetriever:
+    def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None, exact_top: int | None = None,
+                  vector_store: "ChromaVectorStore | None" = None) -> HybridRetriever:  # fmt: skip
         """`snapshot` pins what one question sees, so a concurrent ingest cannot change it midway."""
         r = self.settings.retrieval
         return HybridRetriever(
             snapshot=(lambda: snapshot) if snapshot else self.index.snapshot,
-            vector_store=self.store.vector_store, embed_model=self.embed_model,
+            vector_store=vector_store or self.store.vector_store, embed_model=self.embed_model,
             top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight, exact_top=exact_top,
         )  # fmt: skip
 
@@ -126,9 +139,7 @@ class QAEngine:
             raise BadInput("the question is empty")
         if len(q) > self.settings.max_question_chars:
             raise BadInput(f"the question is too long ({len(q)} characters; the limit is {self.settings.max_question_chars})")
-        if "\x00" in q:
-            raise BadInput("the question contains a NUL byte")
-        return q
+        return check_text(q, "question")
 
     def resolve_mode(self, mode: str | None) -> Mode:
         """The mode a question runs in; generative without an LLM is refused before any work."""
@@ -181,7 +192,7 @@ class QAEngine:
         searched = f"{asked} {context}" if context else asked
         condensed = time.perf_counter()
         k = top_k or self.settings.retrieval.top_k
-        hits = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k).retrieve(searched)
+        hits, snap = self._retrieve(searched, snap, k)
         ranked = tuple(dict.fromkeys(snap.by_hash[h.node.metadata["hash"]].id for h in hits))
         passages = [Passage.from_node(h, snap) for h in hits[:k]]
         retrieved = time.perf_counter()
@@ -209,12 +220,32 @@ class QAEngine:
         answer.timings_ms["total"] = _ms(time.perf_counter() - started)
         yield Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites), checks)
 
+    def _retrieve(self, text: str, snap: Snapshot, k: int) -> tuple[list["NodeWithScore"], Snapshot]:
+        """A snapshot that another process's write made stale is reloaded and the search run again: never an error."""
+        from chromadb.errors import ChromaError
+
+        for attempt in range(2):
+            generation = self.store.generation
+            try:
+                with reachable(), self.store.searching() as vectors:
+                    retriever = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k, vector_store=vectors)
+                    return retriever.retrieve(text), snap
+            except ChromaError:
+                if attempt:
+                    raise
+                snap = self.index.refresh(reopen_from=generation)
+        raise AssertionError("unreachable")
+
     def _verifier(self, snap: Snapshot) -> Verifier:
         return Verifier(
             embed=self.embed_model.get_text_embedding_batch, common_words=snap.common_words,
-            sentence_vectors=lambda p: self.store.sentence_vectors(p.stored.hash, [j for j, _ in p.stored.sentences_of(p.chunk)]),
+            sentence_vectors=self._sentence_vectors,
             min_support=self.settings.llm.min_support,
         )  # fmt: skip
+
+    def _sentence_vectors(self, p: Passage) -> dict[int, list[float]]:
+        with reachable():
+            return self.store.sentence_vectors(p.stored.hash, [j for j, _ in p.stored.sentences_of(p.chunk)])
 
     # -- documents ---------------------------------------------------------------------------------
     def _ingestor(self) -> Ingestor:
@@ -225,7 +256,7 @@ class QAEngine:
         scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes)
         if not scan.articles and not scan.skipped:
             raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
-        with self._write_lock:
+        with self._write_lock, reachable(), self.store.writing():
             current = self.index.refresh().articles
             report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
             after = self.index.refresh().articles
@@ -238,7 +269,7 @@ class QAEngine:
 
     def add(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
         """Index articles that did not come from files (API uploads, benchmarks)."""
-        with self._write_lock:
+        with self._write_lock, reachable(), self.store.writing():
             report = self._ingestor().ingest(articles, current=self.index.refresh().articles, progress=progress)
             self.index.refresh()
         return report
@@ -247,24 +278,29 @@ class QAEngine:
         return sorted((a.info() for a in self.index.snapshot().articles.values()), key=lambda i: i.id)
 
     def document(self, doc_id: str) -> StoredArticle:
-        stored = self.index.snapshot().articles.get(doc_id) or self.store.get(doc_id)
+        with reachable():
+            stored = self.index.snapshot().articles.get(doc_id) or self.store.get(doc_id)
         if stored is None:
             raise NotFound(f"no article with id {doc_id!r}")
         return stored
 
     def delete(self, doc_id: str) -> None:
-        with self._write_lock:
-            self.store.delete(self.document(doc_id))
+        with self._write_lock, reachable(), self.store.writing():
+            stored = self.store.get(doc_id)  # as it is now, not as the last snapshot saw it
+            if stored is None:
+                raise NotFound(f"no article with id {doc_id!r}")
+            self.store.delete(stored)
             self.index.refresh()
 
     def reindex(self, *, progress: bool = False) -> IngestReport:
         """Re-embed every stored article with the configured model (after a model change)."""
-        with self._write_lock:
+        with self._write_lock, reachable(), self.store.writing():
             articles = [s.article for s in self.store.load()]
-            client, prefix = self.store.client, self.settings.chroma.collection
+            prefix = self.settings.chroma.collection
             for name in (f"{prefix}-sentences", f"{prefix}-articles"):
-                client.delete_collection(name)
-            self.store = Store(client, prefix=prefix, model=self.store.model)
+                self.store.client.delete_collection(name)
+            old, self.store = self.store, self._store()
+            old.close(old.client)
             self.index = Index(self.store, cache_dir=self.index.cache_dir, candidates=self.index.candidates)
             report = self._ingestor().ingest(articles, current={}, progress=progress)
             self.index.refresh()

@@ -35,3 +35,11 @@ class ModelMismatch(QAError):
 
 class BackendUnavailable(QAError):
     status = 503
+
+
+class IndexUnreachable(BackendUnavailable):
+    """Chroma's server is down or cut off: worth retrying, unlike a missing package."""
+
+
+class IndexBusy(BackendUnavailable):
+    """Another process holds the index's write lock for longer than a request may wait."""

@@ -11,16 +11,18 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.store import Store, StoredArticle
+from qa.store import Store, StoredArticle, reachable
 from qa.text import terms
 
 if TYPE_CHECKING:
@@ -93,13 +95,12 @@ def _document_frequencies(articles: list[StoredArticle]) -> tuple[Counter[str], 
 class Index:
     """Holds the current Snapshot; swaps it atomically so readers never see half an update."""
 
-    def __init__(self, store: Store, *, cache_dir: Path, candidates: int, check_every_s: float = 2.0) -> None:
+    def __init__(self, store: Store, *, cache_dir: Path, candidates: int, check_every_s: float = 1.0) -> None:
         self.store = store
         self.cache_dir = cache_dir
         self.candidates = candidates
         self.check_every_s = check_every_s
         self._snapshot: Snapshot | None = None
-        self._revision: str | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
@@ -107,21 +108,29 @@ class Index:
         """The current snapshot; notices writes by other processes at most every `check_every_s`."""
         now = time.monotonic()
         if self._snapshot is None or now - self._checked_at > self.check_every_s:
+            with reachable():
+                changed = self.store.sync()
+                if self._snapshot is None or changed:
+                    try:
+                        self.refresh()
+                    except BaseException:
+                        self.store.forget()  # not loaded: the next check must see the change again
+                        raise
             self._checked_at = now
-            revision = self.store.revision()
-            if self._snapshot is None or revision != self._revision:
-                self.refresh(revision=revision)
         assert self._snapshot is not None
         return self._snapshot
 
-    def refresh(self, *, revision: str | None = None) -> Snapshot:
-        with self._lock:
-            revision = self.store.revision() if revision is None else revision
+    def refresh(self, *, reopen_from: int | None = None) -> Snapshot:
+        """Reload the registry. `reopen_from`: a question found the store of that generation stale, so
+        reopen it first (unless another thread already has)."""
+        with self._lock, reachable():
+            if reopen_from is not None:
+                self.store.reopen(seen=reopen_from)
             articles = self.store.load()
             fp = fingerprint(articles)
             if self._snapshot is None or self._snapshot.fingerprint != fp:
                 self._snapshot = self._build(articles, fp)
-            self._revision = revision
+            self._checked_at = time.monotonic()
             return self._snapshot
 
     def _build(self, articles: list[StoredArticle], fp: str) -> Snapshot:
@@ -155,10 +164,15 @@ class Index:
 
     def _persist(self, retriever: "BM25Retriever", fp: str) -> None:
         # Write beside, then swap, so a crash never leaves a half-written cache under the real name.
-        tmp = self.cache_dir.with_name(self.cache_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        retriever.persist(str(tmp), show_progress=False)
-        (tmp / "fingerprint.json").write_text(json.dumps({"fingerprint": fp}))
-        shutil.rmtree(self.cache_dir, ignore_errors=True)
-        tmp.rename(self.cache_dir)
+        # Each process writes its own, as two servers on one data directory may rebuild at once.
+        tmp = self.cache_dir.with_name(f"{self.cache_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.mkdir(parents=True)
+            retriever.persist(str(tmp), show_progress=False)
+            (tmp / "fingerprint.json").write_text(json.dumps({"fingerprint": fp}))
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+            tmp.rename(self.cache_dir)
+        except OSError as err:  # another process swapped its own in first: the cache is only a shortcut
+            log.info("BM25 cache not saved: %s", err)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -131,7 +131,8 @@ def prune(store: Store, scan: CorpusScan, *, roots: Sequence[Path], current: dic
     read: dict[Path, set[str]] = defaultdict(set)
     for a in scan.articles:
         read[Path(a.source).resolve()].add(a.id)
-    failed = {Path(s.path).resolve() for s in scan.skipped}
+    # a file with a bad record keeps what it had: the record may be one that is stored
+    failed = {Path(s.file or s.path).resolve() for s in scan.skipped}
     roots = [r.resolve() for r in roots]
     gone = []
     for stored in current.values():

@@ -116,7 +116,8 @@ class HybridRetriever(BaseRetriever):
         bm25 = {k: v / max(bm25_raw.values()) for k, v in bm25_raw.items()}
         w = self.dense_weight
         fused = {k: w * dense.get(k, 0.0) + (1 - w) * bm25.get(k, 0.0) for k in dense.keys() | bm25.keys()}
-        ranked = sorted(fused.items(), key=lambda kv: -kv[1])[: self.top_k]
+        # ties (the same sentence in two articles) broken by key, not by the order the search found them in
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[: self.top_k]
         self._fill_cosines(ranked[: self.exact_top], snap, sentence_cos, query_bundle.embedding)
         out = []
         for (h, k), score in ranked:

@@ -8,21 +8,28 @@ a `pending` marker that the next write sweeps away.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-from qa.errors import ModelMismatch
+from qa.errors import BackendUnavailable, IndexBusy, IndexUnreachable, ModelMismatch
 from qa.models import Article, ArticleInfo
 from qa.text import Layout, Sentence
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
     from llama_index.core.schema import TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 _PAGE = 1000
+STALE_MARKER_S = 600  # a write on a Chroma server that has not committed in this long has died
 _PLACEHOLDER = [1.0]  # the registry is looked up by id and metadata only; Chroma still wants a vector
 
 
@@ -77,24 +84,181 @@ def _from_record(doc_id: str, text: str, meta: dict) -> StoredArticle:
     return StoredArticle(article=article, hash=meta["hash"], layout=_layout_from_json(meta["layout"]))
 
 
-class Store:
-    """Reads and writes one installation's collections (`<prefix>-articles`, `<prefix>-sentences`)."""
+UNREACHABLE = "the search index (Chroma) is not reachable; try again in a moment"
 
-    def __init__(self, client: "ClientAPI", *, prefix: str, model: str) -> None:
+
+def unreachable(err: BaseException) -> bool:
+    """Chroma's server is down or cut off (httpx's transport errors, or chromadb's own at connect time)."""
+    import httpx
+
+    return isinstance(err, (httpx.TransportError, ConnectionError)) or (
+        isinstance(err, ValueError) and "could not connect to a chroma server" in str(err).lower()
+    )
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Chroma going away is a 503 the caller can retry, not an internal error."""
+    try:
+        yield
+    except BackendUnavailable:
+        raise
+    except Exception as err:
+        if unreachable(err):
+            raise IndexUnreachable(UNREACHABLE) from err
+        raise
+
+
+@dataclass
+class _Open:
+    """One client and its collections. A reopen retires it; it is closed once no search uses it."""
+
+    client: "ClientAPI"
+    articles: "Collection"
+    sentences: "Collection"
+    vector_store: "ChromaVectorStore"
+    users: int = 0
+    retired: bool = False
+
+
+class Store:
+    """Reads and writes one installation's collections (`<prefix>-articles`, `<prefix>-sentences`).
+
+    Other processes may write to the same files or server. `sync()` notices their writes; an embedded
+    store then reopens its client, whose in-memory vector index would otherwise miss them or return
+    sentences they deleted.
+    """
+
+    def __init__(
+        self, connect: Callable[[], "ClientAPI"], *, prefix: str, model: str, search_ef: int, construction_ef: int,
+        reopen: bool = False, lock_path: Path | None = None, lock_timeout_s: float = 30.0,
+    ) -> None:  # fmt: skip
+        self._connect = connect
+        self._prefix = prefix
+        self._articles_name = f"{prefix}-articles"
+        self.model = model
+        self._hnsw = {"space": "cosine", "ef_search": search_ef, "ef_construction": construction_ef}
+        self._reopen_on_change = reopen
+        self._lock_path = lock_path
+        self._lock_timeout_s = lock_timeout_s
+        self._revision: str | None = None
+        self._sync_lock = threading.RLock()
+        self.generation = 0  # reopens so far: a retry reopens only if nobody did since it failed
+        with reachable():
+            self._conn = self._open(connect())
+
+    def _open(self, client: "ClientAPI") -> _Open:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        self.client = client
-        self.model = model
-        self._articles_name = f"{prefix}-articles"
-        self.articles = client.get_or_create_collection(
+        articles = client.get_or_create_collection(
             self._articles_name, metadata={"qa_kind": "articles"}, embedding_function=None
         )
-        self.sentences = client.get_or_create_collection(
-            f"{prefix}-sentences",
-            metadata={"hnsw:space": "cosine", "qa_embed_model": model},
+        sentences = client.get_or_create_collection(
+            f"{self._prefix}-sentences",
+            metadata={"qa_embed_model": self.model},
+            configuration={"hnsw": self._hnsw},
             embedding_function=None,
         )
-        self.vector_store: ChromaVectorStore = ChromaVectorStore(chroma_collection=self.sentences)
+        # An index made before ef_search was set searches with the configured one (the larger wins, so
+        # two processes configured differently do not flip it back and forth).
+        hnsw = (sentences.configuration or {}).get("hnsw") or {}
+        if (hnsw.get("ef_search") or 0) < self._hnsw["ef_search"]:
+            sentences.modify(configuration={"hnsw": {"ef_search": self._hnsw["ef_search"]}})
+        return _Open(client, articles, sentences, ChromaVectorStore(chroma_collection=sentences))
+
+    @property
+    def client(self) -> "ClientAPI":
+        return self._conn.client
+
+    @property
+    def articles(self) -> "Collection":
+        return self._conn.articles
+
+    @property
+    def sentences(self) -> "Collection":
+        return self._conn.sentences
+
+    @property
+    def vector_store(self) -> "ChromaVectorStore":
+        return self._conn.vector_store
+
+    # -- other processes ---------------------------------------------------------------------------
+    def sync(self) -> bool:
+        """True when anyone (this process or another) wrote since the last call; the first call is True."""
+        with self._sync_lock:
+            revision = self.revision()
+            if revision == self._revision:
+                return False
+            if self._revision is not None:
+                self._reopen()
+            self._revision = revision
+            return True
+
+    def forget(self) -> None:
+        """The last change seen was not loaded after all: the next `sync()` reports it again."""
+        with self._sync_lock:
+            self._revision = None
+
+    def reopen(self, *, seen: int | None = None) -> None:
+        """A fresh client, unless another thread made one since generation `seen`."""
+        with self._sync_lock:
+            if seen is None or seen == self.generation:
+                self._revision = self.revision()
+                self._reopen()
+
+    def _reopen(self) -> None:
+        if not self._reopen_on_change:  # a Chroma server's index is always current
+            return
+        old, self._conn = self._conn, self._open(self._connect())
+        self.generation += 1
+        old.retired = True
+        if old.users == 0:
+            self.close(old.client)
+
+    @staticmethod
+    def close(client: "ClientAPI") -> None:
+        from qa.backends import release_chroma
+
+        release_chroma(client)
+
+    @contextmanager
+    def searching(self) -> Iterator["ChromaVectorStore"]:
+        """The vector store of the current client, kept open until the search is done with it."""
+        with self._sync_lock:
+            conn = self._conn
+            conn.users += 1
+        try:
+            yield conn.vector_store
+        finally:
+            with self._sync_lock:
+                conn.users -= 1
+                done = conn.retired and conn.users == 0
+            if done:
+                self.close(conn.client)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer at a time across processes on one data directory, starting from what is on disk."""
+        if self._lock_path is None:
+            self.sync()
+            yield
+            return
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a+b") as handle:
+            deadline = time.monotonic() + self._lock_timeout_s
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:  # waiting longer would hold a server thread hostage
+                        raise IndexBusy("another process is writing to the index; try again when it is done") from None
+                    time.sleep(0.1)
+            try:
+                self.sync()
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- model bookkeeping -------------------------------------------------------------------------
     def built_with(self) -> tuple[str, int | None]:
@@ -159,7 +323,7 @@ class Store:
         self.articles.upsert(
             ids=markers,
             embeddings=[_PLACEHOLDER] * len(items),
-            metadatas=[{"kind": "pending", "hash": stored.hash} for stored, _, _ in items],
+            metadatas=[{"kind": "pending", "hash": stored.hash, "at": int(time.time())} for stored, _, _ in items],
         )
         nodes = [n for _, ns, _ in items for n in ns]
         if nodes:
@@ -193,20 +357,31 @@ class Store:
         return moved
 
     def sweep(self) -> int:
-        """Remove what interrupted writes left: pending markers and their unreferenced sentences."""
+        """Remove what interrupted writes left: pending markers and their unreferenced sentences. Under
+        the write lock every marker is left over; on a Chroma server another server may be writing
+        right now, so only markers older than STALE_MARKER_S are."""
         pending = self.articles.get(where={"kind": "pending"}, include=["metadatas"])
-        for marker, meta in zip(pending["ids"], pending["metadatas"]):
-            self._release(meta["hash"])
+        cutoff = time.time() - (0 if self._lock_path else STALE_MARKER_S)
+        stale = [(m, meta) for m, meta in zip(pending["ids"], pending["metadatas"]) if meta.get("at", 0) <= cutoff]
+        for marker, meta in stale:
+            self._release(meta["hash"], sweeping=True)
             self.articles.delete(ids=[marker])
-        return len(pending["ids"])
+        return len(stale)
 
-    def _release(self, content_hash: str) -> None:
-        """Delete a hash's sentences unless a committed article still carries that text."""
-        if not self.articles.get(where={"$and": [{"kind": "article"}, {"hash": content_hash}]}, limit=1)["ids"]:
-            self._delete_sentences(content_hash)
+    def _release(self, content_hash: str, *, sweeping: bool = False) -> None:
+        """Delete a hash's sentences unless a committed article still carries that text, or (unless
+        sweeping) a write in progress is adding it."""
+        if self.articles.get(where={"$and": [{"kind": "article"}, {"hash": content_hash}]}, limit=1)["ids"]:
+            return
+        if not sweeping and self.articles.get(ids=[f"pending:{content_hash}"])["ids"]:
+            return
+        self._delete_sentences(content_hash)
 
     def _delete_sentences(self, content_hash: str) -> None:
         self.sentences.delete(where={"hash": content_hash})
 
     def _bump(self) -> None:
-        self.articles.modify(metadata={"qa_kind": "articles", "qa_revision": uuid.uuid4().hex})
+        revision = uuid.uuid4().hex
+        with self._sync_lock:  # our own write: this client already holds it, so it is no reason to reopen
+            self.articles.modify(metadata={"qa_kind": "articles", "qa_revision": revision})
+            self._revision = revision

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.answer import ABSTAIN_TEXT, Passage
-from qa.injection import instruction_like
+from qa.injection import instruction_like, redact
 from qa.text import STOPWORDS, is_question, sentence_spans
 
 # [1], [1, 2], [1-2], [1][2], [Passage 1]; also the full-width brackets some models emit
@@ -338,7 +338,8 @@ class Verifier:
             matrix = (
                 _unit(np.asarray([vectors[j] for j, _, _ in spans], dtype=np.float32)) if spans else np.zeros((0, 1))
             )
-            self._cache[k] = _Rows(spans, matrix, [text[s:e] for _, s, e in spans], p.stored.article.title)
+            # a title that speaks to AI systems is no evidence for names or numbers either
+            self._cache[k] = _Rows(spans, matrix, [text[s:e] for _, s, e in spans], redact(p.stored.article.title))
         return self._cache[k]
 
     def check(self, claims: Sequence[Claim], passages: Sequence[Passage]) -> list[Verdict]:

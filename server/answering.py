@@ -19,6 +19,8 @@ from qa.config import Settings
 from qa.engine import QAEngine
 from qa.errors import EmptyIndex, QAError
 from qa.models import Answer, Delta, SentenceCheck, Turn, Verified
+from qa.text import InvalidText, check_text
+from server.errors import ApiError
 from server.errors import body as error_body
 
 log = logging.getLogger(__name__)
@@ -34,17 +36,32 @@ class Question:
     verify: str | None = None
 
 
-def checked(
+async def checked(*args, **kwargs) -> "Question":
+    """`_checked` off the event loop: the snapshot it reads may wait on Chroma."""
+    return await run_in_threadpool(_checked, *args, **kwargs)
+
+
+def _checked(
     engine: QAEngine, settings: Settings, question: object, history: Sequence[Turn] | None, top_k: int | None,
     mode: str | None = None, verify: str | None = None,
 ) -> Question:  # fmt: skip
     """Refuse bad input before any work (and before a stream starts, so it gets a 4xx, not an event).
     Only the latest turns of a long conversation are kept: follow-ups lean on the last exchange."""
-    text = engine.check_question(question)
+    text = valid_text(engine.check_question(question), "question")
+    for i, turn in enumerate(history or ()):
+        valid_text(turn.content, f"history.{i}.content")
     if engine.index.snapshot().empty:
         raise EmptyIndex("nothing is indexed yet: add articles first (`qa ingest` or POST /api/documents)")
     keep = settings.server.max_history_turns
     return Question(text, tuple(history or ())[-keep:] if keep else (), top_k, engine.resolve_mode(mode), verify)
+
+
+def valid_text(value: str, field: str) -> str:
+    """qa.text.check_text, refused as the API refuses a bad field: a 400 naming it in `param`."""
+    try:
+        return check_text(value, field)
+    except InvalidText as err:
+        raise ApiError(400, str(err), param=err.field) from err
 
 
 async def ask(engine: QAEngine, q: Question) -> Answer:

@@ -7,15 +7,16 @@ import json
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from qa.config import Settings
-from qa.corpus import article_from_fields, parse_bytes, slugify
+from qa.corpus import Parsed, SkippedLine, article_from_fields, parse_bytes, slugify
 from qa.engine import QAEngine
 from qa.errors import TooLarge
 from qa.models import Answer, Article, ArticleInfo, IngestReport
+from qa.text import InvalidText, check_text
 from server import answering, deps
 from server.errors import ApiError, describe
 from server.schemas import AskRequest, DocumentIn, ErrorBody
@@ -34,6 +35,11 @@ router = APIRouter(
 class Added(BaseModel):
     report: IngestReport
     documents: list[ArticleInfo]
+    skipped: list[SkippedLine] = Field(
+        default_factory=list,
+        description="jsonl uploads: records not indexed, each with its line number and the reason; the file's "
+        "other records were indexed. A file with no good record is refused (400) instead.",
+    )
 
 
 class Deleted(BaseModel):
@@ -52,7 +58,7 @@ class Document(BaseModel):
     summary="Answer a question",
 )
 async def ask(req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)) -> Answer:
-    return await answering.ask(engine, answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify))
+    return await answering.ask(engine, await answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify))
 
 
 @router.post(
@@ -66,7 +72,7 @@ async def ask(req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Setti
 async def chat_stream(
     req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)
 ) -> StreamingResponse:
-    q = answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify)
+    q = await answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify)
 
     async def stream():
         async for event, data in answering.events(engine, q):
@@ -112,7 +118,22 @@ _UPLOAD_DOC = {
 }
 
 
-async def _articles_from(request: Request, s: Settings) -> list[Article]:
+async def _articles_from(request: Request, s: Settings) -> Parsed:
+    try:
+        return await _parsed(request, s)
+    except InvalidText as err:  # refused as a bad field is: the field is the error's `param`
+        raise ApiError(400, str(err), param=err.field) from err
+
+
+def _check_strings(data: object) -> None:
+    """Every text field through the one validator, before pydantic: with a max_length it refuses a lone
+    surrogate itself, as a 422 that does not say what is wrong."""
+    for field, value in data.items() if isinstance(data, dict) else ():
+        if isinstance(field, str) and isinstance(value, str):
+            check_text(value, field)
+
+
+async def _parsed(request: Request, s: Settings) -> Parsed:
     kind = deps.media_type(request)
     limit = s.ingest.max_file_bytes
     if deps.is_json(kind):
@@ -122,6 +143,7 @@ async def _articles_from(request: Request, s: Settings) -> list[Article]:
             raise ApiError(400, f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
         except (ValueError, RecursionError) as err:  # bytes that are not UTF-8, nesting too deep to parse
             raise ApiError(400, "malformed JSON: not UTF-8, or nested too deeply") from err
+        _check_strings(data)
         try:
             doc = DocumentIn.model_validate(data)
         except ValidationError as err:  # worded as FastAPI's own validation errors are
@@ -133,8 +155,9 @@ async def _articles_from(request: Request, s: Settings) -> list[Article]:
             )
         if len(doc.text.encode()) > limit:
             raise TooLarge(f"the article is too large (the limit is {limit} bytes)")
-        return [article_from_fields(doc_id=slugify(doc.id or doc.title), title=doc.title, text=doc.text, source="api",
-                                    url=doc.url, published=doc.published, author=doc.author)]  # fmt: skip
+        article = article_from_fields(doc_id=slugify(doc.id or doc.title), title=doc.title, text=doc.text, source="api",
+                                      url=doc.url, published=doc.published, author=doc.author)  # fmt: skip
+        return Parsed(articles=[article])
     if kind == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=10)
         upload = form.get("file")
@@ -152,13 +175,14 @@ async def _articles_from(request: Request, s: Settings) -> list[Article]:
 )  # fmt: skip
 async def add_document(request: Request, response: Response, engine: QAEngine = Depends(deps.engine),
                        s: Settings = Depends(deps.settings)) -> Added:  # fmt: skip
-    articles = await _articles_from(request, s)
-    report = await run_in_threadpool(engine.add, articles)
+    parsed = await _articles_from(request, s)
+    report = await run_in_threadpool(engine.add, parsed.articles)
     if not report.added:
         response.status_code = 200  # nothing new: updated, unchanged or a duplicate
     stored = engine.index.snapshot().articles
-    ids = [report.duplicates.get(a.id, a.id) for a in articles]
-    return Added(report=report, documents=[stored[i].info() for i in dict.fromkeys(ids) if i in stored])
+    ids = [report.duplicates.get(a.id, a.id) for a in parsed.articles]
+    documents = [stored[i].info() for i in dict.fromkeys(ids) if i in stored]
+    return Added(report=report, documents=documents, skipped=parsed.skipped)
 
 
 @router.delete("/documents/{doc_id}", response_model=Deleted, dependencies=[Depends(deps.require_write)],

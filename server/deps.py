@@ -72,3 +72,12 @@ def reads_protected(s: Settings) -> bool:
 def require_read(request: Request, s: Settings = Depends(settings)) -> None:
     if reads_protected(s):
         _check(request, s)
+
+
+# The refusals each dependency can give: the OpenAPI schema declares them on every route that uses it.
+REFUSALS: dict[object, tuple[int, ...]] = {
+    engine: (503,),
+    json_body: (415,),
+    require_read: (401,),
+    require_write: (401,),
+}

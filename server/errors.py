@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.errors import QAError
+from server.methods import flat_routes
 from server.schemas import ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 405: "invalid_request_error",
-          409: "conflict_error", 413: "request_too_large", 415: "unsupported_media_type", 422: "invalid_request_error",
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+          405: "invalid_request_error", 409: "conflict_error", 413: "request_too_large", 415: "unsupported_media_type", 422: "invalid_request_error",
           500: "server_error", 503: "service_unavailable"}  # fmt: skip
 
 
@@ -71,7 +75,7 @@ def describe(exc: RequestValidationError) -> tuple[int, str, str | None]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(request: Request, exc: QAError) -> JSONResponse:
-        return error_response(exc.status, str(exc))
+        return error_response(exc.status, str(exc), param=getattr(exc, "field", None))  # InvalidText names its field
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -95,3 +99,57 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, f"internal error ({type(exc).__name__}); the server log has details")
+
+
+# -- the OpenAPI schema lists every refusal --------------------------------------------------------
+DESCRIPTIONS = {
+    400: "Malformed request, or a Host header this server does not answer to (QA_SERVER_ALLOWED_HOSTS)",
+    401: "A valid API key is required",
+    403: "Cross-site request refused: browsers may only write from this server's own pages",
+    404: "No such article or model",
+    409: "Nothing is indexed yet",
+    413: "The request body, or the article in it, is too large",
+    415: "The body is not of a media type this endpoint reads",
+    422: "The request does not have the documented shape",
+    503: "Not ready: the model and index are loading, or failed to load",
+}
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+_REPLACEABLE = ({"$ref": "#/components/schemas/ErrorBody"}, {"$ref": "#/components/schemas/HTTPValidationError"})
+
+
+def declare(app: FastAPI, statuses: Callable[[Any, str], Mapping[int, dict[str, Any] | None]]) -> None:
+    """Make app.openapi() list on every operation the statuses `statuses(route, method)` gives, each with
+    an OpenAPI response object to merge or None. Refusals get the error model, which also replaces
+    FastAPI's 422 model (our handler answers 422s in the error shape); a success status starts from the
+    route's declared success response."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()  # FastAPI caches it in app.openapi_schema: completed here once
+            for route in flat_routes(app.routes):
+                if isinstance(getattr(route, "original_route", route), APIRoute) and route.include_in_schema:
+                    for method in route.methods:
+                        _complete(schema["paths"][route.path_format][method.lower()]["responses"],
+                                  statuses(route, method), str(route.status_code or 200))  # fmt: skip
+            if "HTTPValidationError" not in str(schema["paths"]):
+                for name in ("HTTPValidationError", "ValidationError"):
+                    schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _complete(responses: dict[str, Any], statuses: Mapping[int, dict[str, Any] | None], success: str) -> None:
+    for status, extra in sorted(statuses.items()):
+        declared, extra = responses.get(str(status)), extra or {}
+        if status < 400:
+            base = declared or responses[success]
+            content = {**base.get("content", {}), **extra.get("content", {})}
+            responses[str(status)] = {**base, **extra, "content": content}
+            continue
+        schema = (declared or {}).get("content", {}).get("application/json", {}).get("schema")
+        if schema is None or schema in _REPLACEABLE:  # a route's own error model (readyz's 503) stays
+            fallback = (declared or {}).get("description", "Refused")
+            description = extra.get("description") or DESCRIPTIONS.get(status, fallback)
+            responses[str(status)] = {"description": description, "content": _ERROR_CONTENT}

@@ -50,6 +50,8 @@ async def models(s: Settings = Depends(deps.settings)) -> ModelList:
 
 
 def _conversation(req: ChatCompletionRequest) -> tuple[object, list[Turn]]:
+    for i, m in enumerate(req.messages):  # every message, though only user/assistant ones are used
+        answering.valid_text(m.text(), f"messages.{i}.content")
     talk = [
         m for m in req.messages if m.role in ("user", "assistant")
     ]  # the client's system prompt does not steer ours: the answer must stay grounded
@@ -85,7 +87,7 @@ async def chat_completions(
             404, f"the model {req.model!r} does not exist; this server has {s.server.model_id!r}", param="model"
         )
     question, history = _conversation(req)
-    q = answering.checked(engine, s, question, history, req.top_k, req.mode, req.verify)
+    q = await answering.checked(engine, s, question, history, req.top_k, req.mode, req.verify)
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     base = {"id": cid, "created": created, "model": s.server.model_id}
     if not req.stream:

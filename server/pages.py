@@ -106,7 +106,7 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
         if deps.reads_protected(rt.settings) and not deps.key_matches(key, rt.settings):
             raise ApiError(401, "a valid API key is required")
         engine = await run_in_threadpool(rt.engine)
-        answer = await answering.ask(engine, answering.checked(engine, rt.settings, question, history, None, mode))
+        answer = await answering.ask(engine, await answering.checked(engine, rt.settings, question, history, None, mode))
     except (QAError, ApiError) as err:
         turns, status = [{"question": question, "error": str(err)}], err.status
     else:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from qa.corpus import FIELD_LIMITS
 from qa.models import Mode, Turn, Verify
 
 
@@ -24,12 +25,13 @@ class DocumentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: StrictStr = Field(min_length=1, max_length=1000)
+    # the limits every way in shares (front matter, HTML, jsonl), so the schema shows them
+    title: StrictStr = Field(min_length=1, max_length=FIELD_LIMITS["title"])
     text: StrictStr = Field(min_length=1)
-    id: StrictStr | None = Field(None, max_length=200, description="Default: made from the title.")
-    url: StrictStr | None = None
-    published: StrictStr | None = None
-    author: StrictStr | None = None
+    id: StrictStr | None = Field(None, max_length=FIELD_LIMITS["id"], description="Default: made from the title.")
+    url: StrictStr | None = Field(None, max_length=FIELD_LIMITS["url"])
+    published: StrictStr | None = Field(None, max_length=FIELD_LIMITS["published"])
+    author: StrictStr | None = Field(None, max_length=FIELD_LIMITS["author"])
 
 
 class ErrorDetail(BaseModel):

@@ -46,12 +46,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def chroma_run(path: Path):
+def chroma_run(path: Path, *, port: int | None = None):
     """A real `chroma run` process on loopback, storing under `path`; yields (host, port, process)."""
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     if exe is None:
         pytest.fail("the `chroma` command is missing; it ships with the chromadb package")
-    port = _free_port()
+    port = port or _free_port()
     log = open(path / "server.log", "wb")
     proc = subprocess.Popen(
         [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
@@ -113,6 +113,19 @@ def local_engine(tmp_path: Path, embed_model) -> QAEngine:
 def corpus_engine(local_engine: QAEngine) -> QAEngine:
     local_engine.ingest([CORPUS])
     return local_engine
+
+
+@pytest.fixture
+def cli(embed_model, capsys: pytest.CaptureFixture[str]):
+    """Run `qa ARGS` in-process (the model stays loaded); returns (exit code, stdout, stderr)."""
+    from qa.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def write(path: Path, text: str) -> Path:

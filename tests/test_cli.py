@@ -11,20 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import main
 from tests.conftest import CORPUS, write
-
-
-@pytest.fixture
-def cli(embed_model, capsys: pytest.CaptureFixture[str]):
-    """Run `qa ARGS` in-process (the model stays loaded); returns (exit code, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture

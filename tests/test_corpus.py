@@ -196,20 +196,33 @@ def test_jsonl_good(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
-        ('{"id": "a", "text": "ok"}\n{"id": "b", "text": ', r"line 2: invalid JSON"),
-        ('{"id": "a", "text": "ok"}\n\n{"title": "t", "text": "x"}\n', r"line 3: missing `id`"),
         ('{"id": "a"}\n', r"line 1: missing `text`"),
         ('["a", "b"]\n', r"line 1: expected a JSON object"),
         ('{"id": "a", "text": "Advertisement"}\n', r"line 1: .*has no article text"),
     ],
 )
-def test_jsonl_malformed_rejects_whole_file(tmp_path: Path, lines: str, message: str) -> None:
+def test_jsonl_with_no_good_record_rejects_whole_file(tmp_path: Path, lines: str, message: str) -> None:
     path = write(tmp_path / "feed.jsonl", lines)
     with pytest.raises(BadInput, match=r"feed\.jsonl: " + message):
         read_file(path, max_bytes=MAX)
     scan = read_paths([tmp_path], max_bytes=MAX)
     assert scan.articles == []  # no half-read file
     assert [(s.path, bool(s.reason)) for s in scan.skipped] == [(str(path), True)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "reason"),
+    [
+        ('{"id": "a", "text": "ok"}\n{"id": "b", "text": ', 2, "invalid JSON"),
+        ('{"id": "a", "text": "ok"}\n\n{"title": "t", "text": "x"}\n', 3, "missing `id`"),
+    ],
+)
+def test_jsonl_bad_record_is_skipped_and_the_rest_read(tmp_path: Path, lines: str, line: int, reason: str) -> None:
+    path = write(tmp_path / "feed.jsonl", lines)
+    assert [a.id for a in read_file(path, max_bytes=MAX)] == ["a"]
+    scan = read_paths([tmp_path], max_bytes=MAX)
+    assert [a.id for a in scan.articles] == ["a"]
+    assert [(s.path, reason in s.reason) for s in scan.skipped] == [(f"{path}:{line}", True)]
 
 
 # ---------------------------------------------------------------- scanning and bad files
