@@ -26,7 +26,7 @@ bench: install
 	$(PY) -m evals.retrieval --benchmark squad2 --limit 600
 
 screenshots: install
-	$(PY) -m server.screenshots
+	$(PY) -m evals.screenshots
 
 clean:
 	rm -rf $(VENV) .qa

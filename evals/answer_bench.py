@@ -15,8 +15,8 @@ from evals import benchmarks, gold
 from evals.metrics import percentile
 from evals.runner import engine_for
 from qa.config import AnswerSettings, Settings
-from qa.corpus import read_paths
 from qa.engine import QAEngine
+from qa.ingest.readers import read_paths
 
 
 def _suites(squad_limit: int) -> list[tuple[str, list, list[str]]]:

@@ -10,9 +10,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.corpus import article_from_fields, slugify
 from qa.errors import BadInput
-from qa.models import Article
+from qa.ingest.readers import article_from_fields, slugify
+from qa.schemas import Article
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 VENDORED_DIR = Path(__file__).resolve().parent / "data"  # rgb, for CI, which has no ../shared

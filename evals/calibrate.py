@@ -21,9 +21,9 @@ from evals import benchmarks
 from evals.metrics import sweep
 from evals.runner import benchmark_items, engine_for, run
 from evals.train_answer_model import TRAIN_FILE, _anchors, alter, split
-from qa.answer_model import MODEL_DIR
+from qa.answer.model import MODEL_DIR
 from qa.config import AnswerSettings, Settings
-from qa.corpus import article_from_fields, slugify
+from qa.ingest.readers import article_from_fields, slugify
 from qa.text import sentence_spans
 
 

@@ -29,7 +29,6 @@ import json
 import math
 import random
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +37,8 @@ import numpy as np
 from evals import benchmarks
 from evals.metrics import contains_answer, normalize
 from qa.config import AnswerSettings, EmbeddingSettings, LLMSettings
-from qa.corpus import article_from_fields, slugify
 from qa.errors import BadInput
+from qa.ingest.readers import article_from_fields, slugify
 from qa.text import sentence_spans, terms
 
 REPORT = Path(__file__).resolve().parent / "reports" / "verify_calibration.md"
@@ -97,30 +96,21 @@ class Pair:
 
 
 class BM25:
-    """Okapi BM25 over qa.text.terms (the terms the engine's lexical evidence uses)."""
+    """Okapi BM25 (bm25s, Lucene's formula) over qa.text.terms (the terms the engine's lexical evidence uses)."""
 
-    def __init__(self, texts: list[str], k1: float = 1.5, b: float = 0.75) -> None:
-        self.docs = [Counter(terms(t)) for t in texts]
-        self.lengths = np.array([sum(d.values()) for d in self.docs], dtype=float)
-        self.avg = float(self.lengths.mean()) if len(self.docs) else 1.0
-        df = Counter(t for d in self.docs for t in d)
-        n = len(self.docs)
-        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
-        self.k1, self.b = k1, b
+    def __init__(self, texts: list[str]) -> None:
+        import bm25s
 
-    def scores(self, query: str, among: list[int]) -> list[float]:
-        q = set(terms(query))
-        out = []
-        for i in among:
-            d, norm = self.docs[i], self.k1 * (1 - self.b + self.b * self.lengths[i] / self.avg)
-            out.append(sum(self.idf[t] * d[t] * (self.k1 + 1) / (d[t] + norm) for t in q if t in d))
-        return out
+        self.model = bm25s.BM25(k1=1.5, b=0.75, method="lucene", dtype="float64")
+        self.model.index([terms(t) for t in texts], show_progress=False)
 
     def best(self, query: str, among: list[int]) -> int | None:
+        """The best-scoring text among `among`; a tie goes to the one listed first."""
         if not among:
             return None
-        s = self.scores(query, among)
-        return among[max(range(len(among)), key=lambda k: (s[k], -k))]
+        known = sorted(t for t in set(terms(query)) if t in self.model.vocab_dict)
+        s = self.model.get_scores(known) if known else np.zeros(max(among) + 1)
+        return among[max(range(len(among)), key=lambda k: (s[among[k]], -k))]
 
 
 def squad_pairs(path: Path, n: int, seed: int) -> tuple[list[Pair], frozenset[str]]:
@@ -211,7 +201,7 @@ def similarities(pairs: list[Pair], embed) -> tuple[np.ndarray, list[str]]:
 def model_scores(pairs: list[Pair], model) -> np.ndarray:
     """Per pair: the answer model's highest probability that a passage sentence answers the claim read
     as a question (the claim, the sentence, its title and the sentence before it)."""
-    from qa.answer_model import sentence_candidates
+    from qa.answer.model import sentence_candidates
 
     return np.array([
         max(model.scores(p.claim, sentence_candidates(p.passage, sentence_spans(p.passage), p.title)), default=0.0)
@@ -228,7 +218,7 @@ def best_balanced(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float, float
 def names_and_numbers_hold(claim: str, passage: str, title: str, common: frozenset[str]) -> bool:
     """The verifier's fact check, with the whole passage and its title as evidence (the verifier
     itself narrows numbers to the closest sentences, so this is the lenient side of it)."""
-    from qa.verify import missing_facts
+    from qa.answer.verify import missing_facts
 
     body = f"{title}\n{passage}"
     return not missing_facts(claim, numbers_in=body, names_in=body, common=common)

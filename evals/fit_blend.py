@@ -21,8 +21,8 @@ import numpy as np
 from evals.calibrate import held_apart
 from evals.metrics import contains_answer
 from evals.runner import engine_for
-from qa.answer import Passage, rank_score
-from qa.answer_model import MODEL_DIR
+from qa.answer.extractive import rank_score
+from qa.answer.model import MODEL_DIR
 from qa.config import Settings
 
 SETS = {
@@ -58,12 +58,11 @@ def main() -> None:
     bench = held_apart(trained["seed"], len(trained["held_apart_articles"]), limit=args.limit, unanswerable=0,
                        rng=random.Random(args.seed))  # fmt: skip
     engine = engine_for("calib-squad1", bench.articles, Settings())
-    snap = engine.index.snapshot()
+    snap = engine.library.snapshot()
     rows = []  # (article, question index, features, label)
     for n, case in enumerate(bench.cases):
-        hits = engine.retriever(top_k=15, snapshot=snap, exact_top=5).retrieve(case.question)
-        passages = [Passage.from_node(h, snap) for h in hits[:5]]
-        others = [Passage.from_node(h, snap) for h in hits[5:]]
+        hits = engine.retriever(top_k=15, snapshot=snap, exact_top=5).passages(case.question)
+        passages, others = hits[:5], hits[5:]
         picks = engine.answerer.score(case.question, passages, snap=snap, others=others)
         for pk in engine.answerer._model_rank(case.question, picks):
             p = min(max(pk.support, 1e-6), 1 - 1e-6)

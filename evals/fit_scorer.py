@@ -1,4 +1,4 @@
-"""Fit the sentence scorer (qa.answer.WEIGHTS, SCALE, BIAS).
+"""Fit the sentence scorer (qa.answer.extractive.WEIGHTS, SCALE, BIAS).
 
 The weights rank the sentences of one question's passages: a listwise softmax model, trained so the
 sentences holding the answer come first (it beat a per-sentence logistic regression by 2.5 points
@@ -9,7 +9,7 @@ answer (Platt scaling): that is the support the abstention threshold is compared
 
 It trains on squad2 answerable questions that no evaluation sample can contain: every question of
 the seed-0 evaluation sample (`--exclude-limit`, 1,000) is left out, so `qa eval --benchmark squad2
---limit 1000` measures questions the scorer never saw. Paste the printed weights into qa/answer.py.
+--limit 1000` measures questions the scorer never saw. Paste the printed weights into qa/answer/extractive.py.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ import numpy as np
 from evals.benchmarks import load
 from evals.metrics import contains_answer
 from evals.runner import engine_for
-from qa.answer import FEATURES, Passage
+from qa.answer.extractive import FEATURES
 from qa.engine import RANK_DEPTH
 
 
 def rows(engine, cases):
-    snap = engine.index.snapshot()
+    snap = engine.library.snapshot()
     answerer = engine.answerer
     for n, case in enumerate(cases):
         k = engine.settings.retrieval.top_k
-        hits = [Passage.from_node(h, snap) for h in engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).retrieve(case.question)]
+        hits = engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).passages(case.question)
         for pick in answerer.features(case.question, hits[:k], snap=snap, others=hits[k:]):
             yield n, [pick.features[k] for k in FEATURES], contains_answer(pick.text, case.answers)
 

@@ -3,7 +3,7 @@ above all, per-sentence verification, against extractive answers measured in the
 
     .venv/bin/python -m evals.generative_bench [--n 60]
 
-The LLM is the loopback test double (tests/llm_server.py), which answers at once by copying a
+The LLM is the loopback test double (evals/scripted_llm.py), which answers at once by copying a
 passage sentence, so the figures are our overhead, not a model's speed. Reports medians: extractive
 answers (baseline), generative answers whole and streamed, the streamed answer's first verified
 sentence, and verification alone per sentence.
@@ -17,12 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from evals.scripted_llm import LLMServer
 from evals.server_bench import QUESTIONS, timed
-from qa.answer import Passage
+from qa.answer.verify import split_claims
 from qa.config import LLMSettings, Settings
 from qa.engine import QAEngine
-from qa.verify import split_claims
-from tests.llm_server import LLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +36,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp), llm=LLMSettings(backend="openai", base_url=f"{llm.url}/v1", model="double"))
             engine = QAEngine(settings)
-            engine.ingest([ROOT / "corpus"])
+            engine.library.ingest([ROOT / "corpus"])
             engine.warm_up()
             engine.ask(qs[0], mode="generative")
             extractive = [timed(lambda q=q: engine.ask(q, mode="extractive")) for q in qs]
@@ -57,13 +56,12 @@ def main() -> None:
                         seen = True
                 streamed.append((time.perf_counter() - t) * 1000)
             # verification alone: the same answers checked again against their passages
-            snap = engine.index.snapshot()
+            snap = engine.library.snapshot()
             for q in qs[: min(n, 20)]:
                 a = engine.ask(q, mode="generative")
-                hits = engine.retriever(snapshot=snap).retrieve(q)
-                passages = [Passage.from_node(h, snap) for h in hits]
+                passages = engine.retriever(snapshot=snap, all_vectors=True).passages(q)
                 claims = split_claims(a.answer)
-                verify_ms.append(timed(lambda: engine._verifier(snap).check(claims, passages)) / max(1, len(claims)))
+                verify_ms.append(timed(lambda: engine.verifier(snap).check(claims, passages)) / max(1, len(claims)))
     finally:
         llm.stop()
     base = statistics.median(extractive)

@@ -31,14 +31,14 @@ def build(articles, data_dir: Path, settings: Settings, **chroma) -> tuple[QAEng
     updated = settings.chroma.model_copy(update=chroma)
     engine = QAEngine(settings.model_copy(update={"data_dir": data_dir, "chroma": updated}))
     started = time.perf_counter()
-    engine.add(articles)
+    engine.library.add(articles)
     return engine, time.perf_counter() - started
 
 
 def self_misses(engine: QAEngine, batch: int = 256) -> tuple[int, int]:
     """Sentences whose own vector does not find them first (the same sentence in another article found
     instead, at distance 0 give or take float rounding, counts as found)."""
-    col = engine.store.sentences
+    col = engine.library.store.sentences
     got = col.get(include=["embeddings"])
     ids, vecs = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
     misses = 0
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         missed = {"build 1": self_misses(first), "build 2": self_misses(second), "chroma defaults": self_misses(default)}
         differ = [c.question for c in cases if first.ask(c.question).answer != second.ask(c.question).answer]
         differ_default = sum(first.ask(c.question).answer != default.ask(c.question).answer for c in cases)
-        default.store.sentences.modify(configuration={"hnsw": {"ef_search": LEGACY_SEARCH_EF}})
+        default.library.store.sentences.modify(configuration={"hnsw": {"ef_search": LEGACY_SEARCH_EF}})
         missed[f"chroma defaults, ef_search {LEGACY_SEARCH_EF}"] = self_misses(default)
     report = {
         "benchmarks": names, "articles": len(articles), "questions": len(cases),

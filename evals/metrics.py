@@ -13,14 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from qa.text import sentence_spans  # abbreviations ("U.S.", "p.m.") do not end a sentence
+from qa.text import sentence_spans, strip_markers  # abbreviations ("U.S.", "p.m.") do not end a sentence
 
 MAX_SENTENCES = 2
 MAX_WORDS = 75
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation) | set("\u2018\u2019\u201c\u201d\u2013\u2014\u2026")
-_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 def normalize(text: str) -> str:
@@ -47,9 +46,6 @@ def token_f1(prediction: str, answers: Iterable[str]) -> float:
             best = max(best, 2 * precision * recall / (precision + recall))
     return best
 
-
-def strip_markers(answer: str) -> str:
-    return _MARKER.sub("", answer).strip()
 
 
 def answer_size(answer: str) -> tuple[int, int]:
@@ -90,8 +86,8 @@ class Sentence:
 
 
 def generated_sentences(verdicts: Iterable) -> tuple[Sentence, ...]:
-    """The claims among `qa.verify.Verdict`s: "the articles don't say" is not one, and is left out."""
-    from qa.verify import is_abstention
+    """The claims among `qa.answer.verify.Verdict`s: "the articles don't say" is not one, and is left out."""
+    from qa.answer.verify import is_abstention
 
     return tuple(
         Sentence(v.supported, len(v.claim.markers), v.cited_supporting)

@@ -21,8 +21,8 @@ def ranked_docs(engine: QAEngine, question: str, *, dense_weight: float, k: int 
     retriever = engine.retriever(top_k=k * 3)
     retriever.dense_weight = dense_weight
     docs: list[str] = []
-    for hit in retriever.retrieve(question):
-        doc = engine.index.snapshot().by_hash[hit.node.metadata["hash"]].id
+    for passage in retriever.passages(question):
+        doc = passage.stored.id
         if doc not in docs:
             docs.append(doc)
     return docs[:k]

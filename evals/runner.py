@@ -23,7 +23,7 @@ from evals.metrics import Metrics, Outcome, generated_sentences, summarize
 from qa.config import ChromaSettings, LLMSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BadInput
-from qa.models import Article, Mode, Turn, Verify
+from qa.schemas import Article, Mode, Turn, Verify
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.toml"
 
@@ -75,12 +75,12 @@ def engine_for(
     chroma = ChromaSettings(**(base.chroma.model_dump() | {"collection": name}))
     engine = QAEngine(base.model_copy(update={"chroma": chroma}), **kwargs)
     check_mode(engine, mode)
-    report = engine.add(articles, progress=sys.stderr.isatty())
+    report = engine.library.add(articles, progress=sys.stderr.isatty())
     if report.added or report.updated:
         print(f"indexed {len(report.added) + len(report.updated)} articles into {name} in {report.seconds:.1f}s", file=sys.stderr)
     wanted = {a.id for a in articles}
-    for stale in [doc_id for doc_id in engine.index.snapshot().articles if doc_id not in wanted]:
-        engine.delete(stale)  # the collection mirrors this run's documents, nothing else
+    for stale in [d.id for d in engine.library.documents() if d.id not in wanted]:
+        engine.library.delete(stale)  # the collection mirrors this run's documents, nothing else
     return engine
 
 
@@ -97,7 +97,7 @@ def benchmark_items(bench: benchmarks.Benchmark) -> list[Item]:
 
 
 def _sentence_record(verdict) -> dict:
-    from qa.verify import is_abstention
+    from qa.answer.verify import is_abstention
 
     c = verdict.claim
     return {
@@ -181,7 +181,7 @@ def run_gold(
 ) -> Run:  # fmt: skip
     """The gold suite over corpus/; with `distractors` (rgb, or a benchmark file) every article of
     that benchmark is indexed beside it, and the run is named gold-distractors."""
-    from qa.corpus import read_paths
+    from qa.ingest.readers import read_paths
 
     path = path or gold.GOLD_FILE
     settings = settings or Settings()

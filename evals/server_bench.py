@@ -18,11 +18,11 @@ from pathlib import Path
 
 import httpx
 
+from evals.live import serving
 from evals.metrics import percentile
 from qa.config import Settings
 from qa.engine import QAEngine
 from server import create_app
-from server.live import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["who leads ISIS-K?", "What does the K stand for?", "How many fighters does ISIS-K have?",
@@ -42,7 +42,7 @@ def main() -> None:
     qs = [QUESTIONS[i % len(QUESTIONS)] for i in range(n)]
     with tempfile.TemporaryDirectory() as tmp:
         engine = QAEngine(Settings(data_dir=Path(tmp)))
-        engine.ingest([ROOT / "corpus"])
+        engine.library.ingest([ROOT / "corpus"])
         engine.warm_up()
         direct = [timed(lambda q=q: engine.ask(q)) for q in qs]
         with serving(create_app(engine=engine)) as url, httpx.Client(base_url=url, timeout=60) as http:

@@ -1,4 +1,4 @@
-"""Train the answer model (qa/answer_model.py) from the bundled all-MiniLM-L6-v2 weights on SQuAD 1.1 train.
+"""Train the answer model (qa/answer/model.py) from the bundled all-MiniLM-L6-v2 weights on SQuAD 1.1 train.
 
     python -m evals.train_answer_model            # seeded; about an hour on two cores
 
@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.answer_model import MAX_LENGTH, MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates, sha256
+from qa.answer.model import MAX_LENGTH, MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates, sha256
 from qa.text import is_question, sentence_spans, terms
 
 TRAIN_FILE = Path(__file__).resolve().parent.parent.parent / "shared" / "training" / "squad-v1.1-train.json"
@@ -282,7 +282,7 @@ def write_card(out: Path, summary: dict) -> None:
 
 A cross-encoder that reads (question, sentence with its context) and gives the probability that the
 sentence answers the question. The news-qa extractive answerer uses it to choose the quoted sentence
-and to decide when the articles don't say (`qa/answer_model.py`, `qa/answer.py`).
+and to decide when the articles don't say (`qa/answer/model.py`, `qa/answer/extractive.py`).
 
 | | |
 | --- | --- |

@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 import threading
 from functools import lru_cache
-from typing import TYPE_CHECKING
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.config import BUNDLED_MODEL, AnswerSettings, ChromaSettings, EmbeddingSettings, LLMSettings
 from qa.errors import BackendUnavailable, IndexUnreachable
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.llms import LLM
 
-    from qa.answer_model import AnswerModel
+    from qa.answer.model import AnswerModel
 
 # Nothing may reach a model hub or a telemetry endpoint at run time.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,7 +72,7 @@ def embedding_model(settings: EmbeddingSettings) -> "BaseEmbedding":
 
 @lru_cache(maxsize=2)
 def _answer_model(path: str, int8: bool) -> "AnswerModel":
-    from qa.answer_model import AnswerModel
+    from qa.answer.model import AnswerModel
 
     try:
         return AnswerModel(Path(path), quantize=int8)
@@ -89,7 +88,7 @@ def answer_model(settings: AnswerSettings) -> "AnswerModel | None":
         case "linear":
             return None
         case "trained":
-            from qa.answer_model import MODEL_DIR
+            from qa.answer.model import MODEL_DIR
 
             return _answer_model(str(settings.model_path or MODEL_DIR), settings.model_int8)
 

@@ -1,4 +1,4 @@
-"""`qa`: thin command line over QAEngine. Errors a user can fix are one line and a non-zero exit."""
+"""`qa`: thin command line over QAEngine (questions) and Library (articles). Errors a user can fix are one line and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def _engine(**kwargs):
     from qa.engine import QAEngine
 
     return QAEngine(Settings(), **kwargs)
+
+
+def _library(**kwargs):
+    from qa.config import Settings
+    from qa.library import Library
+
+    return Library(Settings(), **kwargs)
 
 
 def _print_json(obj: BaseModel | list | dict) -> None:
@@ -58,7 +65,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from qa.config import Settings
 
     paths = args.paths or [Settings().corpus_dir]
-    report = _engine().ingest(paths, prune=args.prune, progress=sys.stderr.isatty())
+    report = _library().ingest(paths, prune=args.prune, progress=sys.stderr.isatty())
     for path, reason in report.skipped.items():
         print(f"qa: warning: skipped {path}: {reason}", file=sys.stderr)
     if args.json:
@@ -105,7 +112,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from qa.models import Turn
+    from qa.schemas import Turn
 
     engine = _engine()
     engine.resolve_mode(args.mode)
@@ -136,9 +143,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    engine = _engine(check_model=False)
+    library = _library(check_model=False)
     if args.docs_cmd == "list":
-        docs = engine.documents()
+        docs = library.documents()
         if args.json:
             _print_json(docs)
         else:
@@ -146,16 +153,16 @@ def cmd_docs(args: argparse.Namespace) -> int:
                 print(f"{d.id}\t{d.chunks} chunks\t{d.title}\t{d.source}")
             print(f"{len(docs)} articles", file=sys.stderr)
     elif args.docs_cmd == "show":
-        stored = engine.document(args.id)
+        stored = library.document(args.id)
         _print_json(stored.article) if args.json else print(f"{stored.article.title}\n\n{stored.article.text}")
     else:
-        engine.delete(args.id)
+        library.delete(args.id)
         print(f"deleted {args.id}")
     return 0
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    report = _engine(check_model=False).reindex(progress=sys.stderr.isatty())
+    report = _library(check_model=False).reindex(progress=sys.stderr.isatty())
     print(f"re-indexed {len(report.added)} articles; {report.sentences_embedded} sentences embedded in {report.seconds:.1f}s")
     return 0
 

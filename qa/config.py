@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from qa.models import Verify
+from qa.schemas import Verify
 
 BUNDLED_MODEL = "bundled"
 

@@ -1,45 +1,29 @@
-"""QAEngine: the one object the CLI, the server and the evals use."""
+"""QAEngine: questions in, answers out. The articles themselves are the Library's (qa/library.py)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from qa import backends
-from qa.answer import ABSTAIN_TEXT, Draft, ExtractiveAnswerer, Passage
+from qa.answer.extractive import ABSTAIN_TEXT, Draft, ExtractiveAnswerer
+from qa.answer.followup import resolve
+from qa.answer.generative import Generation, LLMFailed, Writer
+from qa.answer.prompts import Prompts
+from qa.answer.verify import Verdict, Verifier
 from qa.config import Settings
-from qa.corpus import read_paths
-from qa.errors import BadInput, EmptyIndex, NotFound
-from qa.followup import resolve
-from qa.generate import LLMFailed, Writer, generate
-from qa.index import Index, Snapshot
-from qa.ingest import Ingestor
-from qa.ingest import prune as prune_missing
-from qa.models import (
-    Answer,
-    Article,
-    ArticleInfo,
-    Citation,
-    Delta,
-    IngestReport,
-    Mode,
-    SentenceCheck,
-    Turn,
-    Verified,
-    Verify,
-)
-from qa.prompts import Prompts
-from qa.retrieval import HybridRetriever
-from qa.store import Store, StoredArticle, reachable
+from qa.errors import BadInput, EmptyIndex
+from qa.index.passages import Passage
+from qa.index.retriever import HybridRetriever
+from qa.index.snapshot import Snapshot
+from qa.index.store import reachable
+from qa.library import Library
+from qa.schemas import Answer, Citation, Delta, Mode, SentenceCheck, Turn, Verified, Verify
 from qa.text import check_text
-from qa.verify import Verdict, Verifier
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
-    from llama_index.core.schema import NodeWithScore
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 
@@ -79,59 +63,42 @@ class Trace:
 
 
 class QAEngine:
-    def __init__(self, settings: Settings, *, embed_model: "BaseEmbedding | None" = None, check_model: bool = True):
+    def __init__(self, settings: Settings, *, library: Library | None = None, embed_model: "BaseEmbedding | None" = None,
+                 check_model: bool = True):  # fmt: skip
         self.settings = settings
-        self.store = self._store()
-        if check_model:
-            self.store.check_model()  # before loading anything: a mismatch is known from metadata alone
-        c = settings.chroma
-        cache = c.collection if c.host is None else f"{c.host}-{c.port}-{c.collection}"
-        self.index = Index(self.store, cache_dir=Path(settings.data_dir) / "bm25" / cache, candidates=settings.retrieval.candidates)
+        self.library = library or Library(settings, embed_model=embed_model, check_model=check_model)
         self.answerer = ExtractiveAnswerer(settings.answer, backends.answer_model(settings.answer))
         # Prompts are loaded and checked now: a broken template fails start-up, not an answer.
         llm = backends.llm(settings.llm)
         self.writer = (
             Writer(llm, Prompts(settings.prompts_dir, abstain_text=ABSTAIN_TEXT, max_sentences=settings.answer.max_sentences)) if llm else None
         )
-        self._embed_model = embed_model
-        self._write_lock = threading.Lock()
-
-    # -- backends ----------------------------------------------------------------------------------
-    def _store(self) -> Store:
-        s = self.settings
-        embedded = s.chroma.host is None
-        return Store(
-            lambda: backends.chroma_client(s.chroma, data_dir=s.data_dir), prefix=s.chroma.collection,
-            model=backends.model_label(s.embedding.model), search_ef=s.chroma.hnsw_search_ef,
-            construction_ef=s.chroma.hnsw_construction_ef, reopen=embedded,
-            lock_path=Path(s.data_dir) / "chroma" / "qa-write.lock" if embedded else None,
-        )  # fmt: skip
 
     @property
     def embed_model(self) -> "BaseEmbedding":
-        if self._embed_model is None:
-            self._embed_model = backends.embedding_model(self.settings.embedding)
-        return self._embed_model
+        return self.library.embed_model
 
     def warm_up(self) -> None:
         """Load the model and the index now rather than on the first question."""
         self.embed_model.get_query_embedding("warm up")
         if self.answerer.model is not None:
             self.answerer.model.warm_up()
-        self.index.snapshot()
+        self.library.snapshot()
 
     def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None, exact_top: int | None = None,
-                  vector_store: "ChromaVectorStore | None" = None) -> HybridRetriever:  # fmt: skip
+                  vector_store: "ChromaVectorStore | None" = None, all_vectors: bool = False) -> HybridRetriever:  # fmt: skip
         """`snapshot` pins what one question sees, so a concurrent ingest cannot change it midway."""
         r = self.settings.retrieval
         return HybridRetriever(
-            snapshot=(lambda: snapshot) if snapshot else self.index.snapshot,
-            vector_store=vector_store or self.store.vector_store, embed_model=self.embed_model,
+            snapshot=(lambda: snapshot) if snapshot else self.library.snapshot,
+            vector_store=vector_store or self.library.store.vector_store, embed_model=self.embed_model,
             top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight, exact_top=exact_top,
+            all_vectors=all_vectors,
         )  # fmt: skip
 
     # -- questions ---------------------------------------------------------------------------------
     def check_question(self, question: object) -> str:
+        """The one check of a question (CLI, API, page): its text, stripped, or BadInput."""
         if not isinstance(question, str):
             raise BadInput("the question must be a string")
         q = question.strip()
@@ -174,7 +141,7 @@ class QAEngine:
              verify: Verify | None, stream: bool) -> Iterator["Event | Trace"]:  # fmt: skip
         q = self.check_question(question)
         mode = self.resolve_mode(mode)
-        snap = self.index.snapshot()
+        snap = self.library.snapshot()
         self.embed_model  # noqa: B018 -- a first question loads the model; its timings should not count that
         started = time.perf_counter()
         if snap.empty:
@@ -192,11 +159,11 @@ class QAEngine:
         searched = f"{asked} {context}" if context else asked
         condensed = time.perf_counter()
         k = top_k or self.settings.retrieval.top_k
-        hits, snap = self._retrieve(searched, snap, k)
-        ranked = tuple(dict.fromkeys(snap.by_hash[h.node.metadata["hash"]].id for h in hits))
-        passages = [Passage.from_node(h, snap) for h in hits[:k]]
+        hits, snap = self._retrieve(searched, snap, k, verified=mode == "generative")
+        ranked = tuple(dict.fromkeys(p.stored.id for p in hits))
+        passages = hits[:k]
         retrieved = time.perf_counter()
-        others = [Passage.from_node(h, snap) for h in hits[k:]]  # they vote on the answer; only the top k are quoted
+        others = hits[k:]  # they vote on the answer; only the top k are quoted
         draft = self.answerer.answer(asked, passages, snap=snap, context=context, others=others)
         cites = citations(draft)
         candidate = " ".join(f"{c.quote} [{c.id}]" for c in cites)
@@ -211,97 +178,42 @@ class QAEngine:
         )  # fmt: skip
         checks: tuple[Verdict, ...] = ()
         if mode == "generative":
-            answer, checks = yield from generate(
-                self.writer, self._verifier(snap), asked, answer, passages, forced=draft.forced,
+            generation = Generation(
+                self.writer, self.verifier(snap), asked, answer, passages, forced=draft.forced,
                 verify=verify or self.settings.llm.verify, stream=stream, deadline=deadline,
                 max_chars=self.settings.llm.max_tokens * CHARS_PER_TOKEN,
             )  # fmt: skip
+            for event in generation:
+                if isinstance(event, Answer):
+                    answer = event
+                else:
+                    yield event
+            checks = generation.verdicts
             answer.timings_ms["generate"] = _ms(time.perf_counter() - done)
         answer.timings_ms["total"] = _ms(time.perf_counter() - started)
         yield Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites), checks)
 
-    def _retrieve(self, text: str, snap: Snapshot, k: int) -> tuple[list["NodeWithScore"], Snapshot]:
+    def _retrieve(self, text: str, snap: Snapshot, k: int, *, verified: bool) -> tuple[list[Passage], Snapshot]:
         """A snapshot that another process's write made stale is reloaded and the search run again: never an error."""
         from chromadb.errors import ChromaError
 
+        library = self.library
         for attempt in range(2):
-            generation = self.store.generation
+            generation = library.store.generation
             try:
-                with reachable(), self.store.searching() as vectors:
-                    retriever = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k, vector_store=vectors)
-                    return retriever.retrieve(text), snap
+                with reachable(), library.store.searching() as vectors:
+                    retriever = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k, vector_store=vectors,
+                                               all_vectors=verified)  # fmt: skip
+                    return retriever.passages(text), snap
             except ChromaError:
                 if attempt:
                     raise
-                snap = self.index.refresh(reopen_from=generation)
+                snap = library.index.refresh(reopen_from=generation)
         raise AssertionError("unreachable")
 
-    def _verifier(self, snap: Snapshot) -> Verifier:
+    def verifier(self, snap: Snapshot) -> Verifier:
+        """Checks generated sentences against passages; their sentence vectors came with them from the retriever."""
         return Verifier(
             embed=self.embed_model.get_text_embedding_batch, common_words=snap.common_words,
-            sentence_vectors=self._sentence_vectors,
             min_support=self.settings.llm.min_support,
         )  # fmt: skip
-
-    def _sentence_vectors(self, p: Passage) -> dict[int, list[float]]:
-        with reachable():
-            return self.store.sentence_vectors(p.stored.hash, [j for j, _ in p.stored.sentences_of(p.chunk)])
-
-    # -- documents ---------------------------------------------------------------------------------
-    def _ingestor(self) -> Ingestor:
-        self.store.check_model()
-        return Ingestor(store=self.store, embed_model=self.embed_model, chunk_chars=self.settings.ingest.chunk_chars)
-
-    def ingest(self, paths: Sequence[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
-        scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes)
-        if not scan.articles and not scan.skipped:
-            raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
-        with self._write_lock, reachable(), self.store.writing():
-            current = self.index.refresh().articles
-            report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
-            after = self.index.refresh().articles
-            if prune:
-                report.deleted = prune_missing(self.store, scan, roots=paths, current=after)
-                if report.deleted:  # reload the registry only when pruning changed it
-                    self.index.refresh()
-            report.skipped = {s.path: s.reason for s in scan.skipped}
-        return report
-
-    def add(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
-        """Index articles that did not come from files (API uploads, benchmarks)."""
-        with self._write_lock, reachable(), self.store.writing():
-            report = self._ingestor().ingest(articles, current=self.index.refresh().articles, progress=progress)
-            self.index.refresh()
-        return report
-
-    def documents(self) -> list[ArticleInfo]:
-        return sorted((a.info() for a in self.index.snapshot().articles.values()), key=lambda i: i.id)
-
-    def document(self, doc_id: str) -> StoredArticle:
-        with reachable():
-            stored = self.index.snapshot().articles.get(doc_id) or self.store.get(doc_id)
-        if stored is None:
-            raise NotFound(f"no article with id {doc_id!r}")
-        return stored
-
-    def delete(self, doc_id: str) -> None:
-        with self._write_lock, reachable(), self.store.writing():
-            stored = self.store.get(doc_id)  # as it is now, not as the last snapshot saw it
-            if stored is None:
-                raise NotFound(f"no article with id {doc_id!r}")
-            self.store.delete(stored)
-            self.index.refresh()
-
-    def reindex(self, *, progress: bool = False) -> IngestReport:
-        """Re-embed every stored article with the configured model (after a model change)."""
-        with self._write_lock, reachable(), self.store.writing():
-            articles = [s.article for s in self.store.load()]
-            prefix = self.settings.chroma.collection
-            for name in (f"{prefix}-sentences", f"{prefix}-articles"):
-                self.store.client.delete_collection(name)
-            old, self.store = self.store, self._store()
-            old.close(old.client)
-            self.index = Index(self.store, cache_dir=self.index.cache_dir, candidates=self.index.candidates)
-            report = self._ingestor().ingest(articles, current={}, progress=progress)
-            self.index.refresh()
-        return report

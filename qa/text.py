@@ -113,6 +113,16 @@ def layout(text: str, *, chunk_chars: int) -> Layout:
     return Layout(tuple(chunks), tuple(sentences))
 
 
+# How an answer marks a citation: "[n]". (qa.answer.verify parses the looser forms LLMs write.)
+CITATION_MARKER = re.compile(r"\[(\d+)\]")
+_SPACED_MARKER = re.compile(r"\s*" + CITATION_MARKER.pattern)
+
+
+def strip_markers(text: str) -> str:
+    """An answer without its [n] markers (and the space before each)."""
+    return _SPACED_MARKER.sub("", text).strip()
+
+
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:[-'\u2019]\w+)*")
 STOPWORDS = frozenset(
     "a an the and or but if of to in on at by for with from into onto about as is are was were be been being "

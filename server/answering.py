@@ -18,7 +18,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from qa.config import Settings
 from qa.engine import QAEngine
 from qa.errors import EmptyIndex, QAError
-from qa.models import Answer, Delta, SentenceCheck, Turn, Verified
+from qa.schemas import Answer, Delta, SentenceCheck, Turn, Verified
 from qa.text import InvalidText, check_text
 from server.errors import ApiError
 from server.errors import body as error_body
@@ -47,10 +47,10 @@ def _checked(
 ) -> Question:  # fmt: skip
     """Refuse bad input before any work (and before a stream starts, so it gets a 4xx, not an event).
     Only the latest turns of a long conversation are kept: follow-ups lean on the last exchange."""
-    text = valid_text(engine.check_question(question), "question")
+    text = engine.check_question(question)
     for i, turn in enumerate(history or ()):
         valid_text(turn.content, f"history.{i}.content")
-    if engine.index.snapshot().empty:
+    if engine.library.is_empty():
         raise EmptyIndex("nothing is indexed yet: add articles first (`qa ingest` or POST /api/documents)")
     keep = settings.server.max_history_turns
     return Question(text, tuple(history or ())[-keep:] if keep else (), top_k, engine.resolve_mode(mode), verify)

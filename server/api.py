@@ -12,10 +12,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from qa.config import Settings
-from qa.corpus import Parsed, SkippedLine, article_from_fields, parse_bytes, slugify
 from qa.engine import QAEngine
-from qa.errors import TooLarge
-from qa.models import Answer, Article, ArticleInfo, IngestReport
+from qa.library import Library
+from qa.schemas import Answer, Article, ArticleInfo, IngestReport, Parsed, SkippedLine
 from qa.text import InvalidText, check_text
 from server import answering, deps
 from server.errors import ApiError, describe
@@ -84,8 +83,8 @@ async def chat_stream(
 @router.get(
     "/documents", response_model=list[ArticleInfo], dependencies=[Depends(deps.require_read)], summary="List articles"
 )
-async def documents(engine: QAEngine = Depends(deps.engine)) -> list[ArticleInfo]:
-    return await run_in_threadpool(engine.documents)
+async def documents(library: Library = Depends(deps.library)) -> list[ArticleInfo]:
+    return await run_in_threadpool(library.documents)
 
 
 @router.get(
@@ -94,8 +93,8 @@ async def documents(engine: QAEngine = Depends(deps.engine)) -> list[ArticleInfo
     dependencies=[Depends(deps.require_read)],
     summary="One article with its text",
 )
-async def document(doc_id: str, engine: QAEngine = Depends(deps.engine)) -> Document:
-    stored = await run_in_threadpool(engine.document, doc_id)
+async def document(doc_id: str, library: Library = Depends(deps.library)) -> Document:
+    stored = await run_in_threadpool(library.document, doc_id)
     return Document(info=stored.info(), article=stored.article)
 
 
@@ -118,11 +117,11 @@ _UPLOAD_DOC = {
 }
 
 
-async def _articles_from(request: Request, s: Settings) -> Parsed:
+async def _articles_from(request: Request, s: Settings, library: Library) -> Parsed:
     try:
-        return await _parsed(request, s)
+        return await _parsed(request, s, library)
     except InvalidText as err:  # refused as a bad field is: the field is the error's `param`
-        raise ApiError(400, str(err), param=err.field) from err
+        raise ApiError(err.status, str(err), param=err.field) from err
 
 
 def _check_strings(data: object) -> None:
@@ -133,7 +132,7 @@ def _check_strings(data: object) -> None:
             check_text(value, field)
 
 
-async def _parsed(request: Request, s: Settings) -> Parsed:
+async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
     kind = deps.media_type(request)
     limit = s.ingest.max_file_bytes
     if deps.is_json(kind):
@@ -149,14 +148,8 @@ async def _parsed(request: Request, s: Settings) -> Parsed:
         except ValidationError as err:  # worded as FastAPI's own validation errors are
             status, message, param = describe(RequestValidationError(err.errors()))
             raise ApiError(status, message, param=param) from err
-        if doc.id is not None and slugify(doc.id) != doc.id:
-            raise ApiError(
-                422, f"id: use lowercase letters, digits and single dashes, such as {slugify(doc.id)!r}", param="id"
-            )
-        if len(doc.text.encode()) > limit:
-            raise TooLarge(f"the article is too large (the limit is {limit} bytes)")
-        article = article_from_fields(doc_id=slugify(doc.id or doc.title), title=doc.title, text=doc.text, source="api",
-                                      url=doc.url, published=doc.published, author=doc.author)  # fmt: skip
+        article = library.new_article(title=doc.title, text=doc.text, doc_id=doc.id, url=doc.url,
+                                      published=doc.published, author=doc.author)  # fmt: skip
         return Parsed(articles=[article])
     if kind == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=10)
@@ -164,7 +157,7 @@ async def _parsed(request: Request, s: Settings) -> Parsed:
         if not isinstance(upload, UploadFile):
             raise ApiError(422, "file is required: send the article as the multipart field `file`", param="file")
         data = await upload.read(limit + 1)
-        return parse_bytes(data, name=upload.filename or "upload.txt", source="api", max_bytes=limit)
+        return library.parse_upload(upload.filename or "", data)
     raise ApiError(415, f"unsupported media type {kind or '(none)'!r}: send application/json or multipart/form-data")
 
 
@@ -173,20 +166,18 @@ async def _parsed(request: Request, s: Settings) -> Parsed:
     summary="Add or update articles (JSON with title and text, or a file upload); indexed before the response",
     openapi_extra=_UPLOAD_DOC, responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
 )  # fmt: skip
-async def add_document(request: Request, response: Response, engine: QAEngine = Depends(deps.engine),
+async def add_document(request: Request, response: Response, library: Library = Depends(deps.library),
                        s: Settings = Depends(deps.settings)) -> Added:  # fmt: skip
-    parsed = await _articles_from(request, s)
-    report = await run_in_threadpool(engine.add, parsed.articles)
+    parsed = await _articles_from(request, s, library)
+    report = await run_in_threadpool(library.add, parsed.articles)
     if not report.added:
         response.status_code = 200  # nothing new: updated, unchanged or a duplicate
-    stored = engine.index.snapshot().articles
-    ids = [report.duplicates.get(a.id, a.id) for a in parsed.articles]
-    documents = [stored[i].info() for i in dict.fromkeys(ids) if i in stored]
+    documents = library.infos([report.duplicates.get(a.id, a.id) for a in parsed.articles])
     return Added(report=report, documents=documents, skipped=parsed.skipped)
 
 
 @router.delete("/documents/{doc_id}", response_model=Deleted, dependencies=[Depends(deps.require_write)],
                summary="Delete an article", responses={404: {"model": ErrorBody}})  # fmt: skip
-async def delete_document(doc_id: str, engine: QAEngine = Depends(deps.engine)) -> Deleted:
-    await run_in_threadpool(engine.delete, doc_id)
+async def delete_document(doc_id: str, library: Library = Depends(deps.library)) -> Deleted:
+    await run_in_threadpool(library.delete, doc_id)
     return Deleted(deleted=doc_id)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from fastapi import Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_swagger import patch_fastapi
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
 from qa.config import ServerSettings, Settings
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
             return JSONResponse(body.model_dump(), status_code=503)
         llm = rt.settings.llm
         try:
-            articles = len((await run_in_threadpool(lambda: rt.engine().index.snapshot())).articles)
+            articles = await run_in_threadpool(lambda: rt.library().count())
         except BackendUnavailable as err:  # loaded, but Chroma went away since
             return JSONResponse(Health(status="unavailable", detail=str(err)).model_dump(), status_code=503)
         return Health(

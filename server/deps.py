@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the settings and engine made once in the lifespan, and the API key check."""
+"""FastAPI dependencies: the settings, engine and library made once in the lifespan, and the API key check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from qa.config import Settings
 from qa.engine import QAEngine
+from qa.library import Library
 from server.errors import ApiError
 from server.runtime import Runtime
 
@@ -23,6 +24,10 @@ def settings(rt: Runtime = Depends(runtime)) -> Settings:
 def engine(rt: Runtime = Depends(runtime)) -> QAEngine:
     # a plain `def`: FastAPI runs it in the thread pool, so waiting for the model never blocks the loop
     return rt.engine()
+
+
+def library(rt: Runtime = Depends(runtime)) -> Library:
+    return rt.library()
 
 
 def media_type(request: Request) -> str:
@@ -77,6 +82,7 @@ def require_read(request: Request, s: Settings = Depends(settings)) -> None:
 # The refusals each dependency can give: the OpenAPI schema declares them on every route that uses it.
 REFUSALS: dict[object, tuple[int, ...]] = {
     engine: (503,),
+    library: (503,),
     json_body: (415,),
     require_read: (401,),
     require_write: (401,),

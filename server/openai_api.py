@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from qa.config import Settings
 from qa.engine import QAEngine
-from qa.models import Turn
+from qa.schemas import Turn
 from server import answering, deps
 from server.errors import ApiError
 from server.schemas import ChatCompletionRequest, ErrorBody

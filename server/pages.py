@@ -16,8 +16,8 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from qa.errors import BadInput, QAError
-from qa.generate import UNVERIFIED
-from qa.models import Answer, Citation, Turn
+from qa.schemas import UNVERIFIED, Answer, Citation, Turn
+from qa.text import CITATION_MARKER
 from server import answering, deps
 from server.errors import ApiError
 from server.runtime import Runtime
@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")  # fmt: skip
-_MARKER = re.compile(r"\[(\d+)\]|" + re.escape(UNVERIFIED))
+_SEGMENT = re.compile(CITATION_MARKER.pattern + "|" + re.escape(UNVERIFIED))
 _HISTORY = TypeAdapter(list[Turn])
 
 
@@ -44,7 +44,7 @@ def segments(text: str, ids: set[int], *, flagged: bool = False) -> list[tuple[s
     """Answer text as (text, None) and ("[n]", n) pieces; only markers of real citations become
     links (a quote may itself contain "[2]"). With `flagged`, "(unverified)" marks are (text, 0)."""
     out, pos = [], 0
-    for m in _MARKER.finditer(text):
+    for m in _SEGMENT.finditer(text):
         if m.group(1) and int(m.group(1)) in ids or (flagged and m.group(0) == UNVERIFIED):
             out += [(text[pos : m.start()], None), (m.group(0), int(m.group(1) or 0))]
             pos = m.end()
@@ -59,10 +59,9 @@ def source_view(c: Citation) -> dict:
 
 def _stats(rt: Runtime) -> dict:
     try:
-        snap = rt.engine(wait_s=30).index.snapshot()  # counted once, when the snapshot was built
+        return rt.library(wait_s=30).stats()
     except QAError as err:
         return {"error": str(err)}
-    return {"articles": len(snap.articles), "chunks": snap.n_chunks}
 
 
 def _page(request: Request, rt: Runtime, *, turns: list[dict] | None = None, status: int = 200, question: str = "",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from qa.config import Settings
 from qa.engine import QAEngine
 from qa.errors import BackendUnavailable, IndexUnreachable, QAError
+from qa.library import Library
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +58,6 @@ class Runtime:
         if self._engine is None:
             raise BackendUnavailable(f"the service is not ready: {self.error or 'still loading the model and index'}")
         return self._engine
+
+    def library(self, wait_s: float = 60.0) -> Library:
+        return self.engine(wait_s).library

@@ -1,4 +1,4 @@
-"""Request and error bodies of the HTTP API. Answers use qa.models.Answer, the library's contract."""
+"""Request and error bodies of the HTTP API. Answers use qa.schemas.Answer, the library's contract."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from qa.corpus import FIELD_LIMITS
-from qa.models import Mode, Turn, Verify
+from qa.schemas import FIELD_LIMITS, Mode, Turn, Verify
 
 
 class AskRequest(BaseModel):

@@ -4,13 +4,7 @@ embedding model loaded once per session, and an isolated data directory for ever
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,9 +12,7 @@ import pytest
 from qa import backends
 from qa.config import ChromaSettings, EmbeddingSettings, Settings
 from qa.engine import QAEngine
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "corpus"
+from tests.support.helpers import CORPUS, chroma_run, started
 
 
 @pytest.fixture(autouse=True)
@@ -37,48 +29,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def embed_model():
     """The bundled all-MiniLM-L6-v2, loaded once; backends caches it for in-process CLI calls too."""
     return backends.embedding_model(EmbeddingSettings())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def chroma_run(path: Path, *, port: int | None = None):
-    """A real `chroma run` process on loopback, storing under `path`; yields (host, port, process)."""
-    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
-    if exe is None:
-        pytest.fail("the `chroma` command is missing; it ships with the chromadb package")
-    port = port or _free_port()
-    log = open(path / "server.log", "wb")
-    proc = subprocess.Popen(
-        [exe, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"chroma run exited: {(path / 'server.log').read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("chroma run did not start within 60s")
-    try:
-        yield ("127.0.0.1", port, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +61,7 @@ def local_engine(tmp_path: Path, embed_model) -> QAEngine:
 
 @pytest.fixture
 def corpus_engine(local_engine: QAEngine) -> QAEngine:
-    local_engine.ingest([CORPUS])
+    local_engine.library.ingest([CORPUS])
     return local_engine
 
 
@@ -128,30 +78,12 @@ def cli(embed_model, capsys: pytest.CaptureFixture[str]):
     return run
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def started(client):
-    """Enter a TestClient and wait, as a deployment's readiness probe would, until the engine is loaded."""
-
-    @contextmanager
-    def running():
-        with client as c:
-            assert c.app.state.runtime.ready.wait(120), c.app.state.runtime.error
-            yield c
-
-    return running()
-
-
 # -- the server ------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def shared_corpus_engine(tmp_path_factory: pytest.TempPathFactory, embed_model) -> QAEngine:
     """One engine over corpus/ for the read-only server tests (questions never change the index)."""
     engine = QAEngine(Settings(data_dir=tmp_path_factory.mktemp("served")), embed_model=embed_model)
-    engine.ingest([CORPUS])
+    engine.library.ingest([CORPUS])
     return engine
 
 
@@ -169,8 +101,8 @@ def client(shared_corpus_engine: QAEngine):
 @pytest.fixture(scope="session")
 def live_url(shared_corpus_engine: QAEngine):
     """A real uvicorn server over corpus/ on a free loopback port."""
+    from evals.live import serving
     from server import create_app
-    from server.live import serving
 
     with serving(create_app(engine=shared_corpus_engine)) as url:
         yield url
@@ -180,7 +112,7 @@ def live_url(shared_corpus_engine: QAEngine):
 @pytest.fixture(scope="session")
 def llm():
     """The scripted LLM server on loopback (OpenAI and Ollama protocols): the one test double here."""
-    from tests.llm_server import LLMServer
+    from evals.scripted_llm import LLMServer
 
     server = LLMServer().start()
     yield server
@@ -189,10 +121,11 @@ def llm():
 
 @pytest.fixture(scope="session")
 def gen_engine(tmp_path_factory: pytest.TempPathFactory, embed_model, llm) -> QAEngine:
-    """An engine over corpus/ whose LLM is the scripted server."""
+    """An engine over corpus/ whose LLM is the scripted server. The timeout is far above any scripted
+    reply's time on a busy machine; the deadline tests use their own engine with a short one."""
     from qa.config import LLMSettings
 
-    settings = LLMSettings(backend="openai", base_url=f"{llm.url}/v1", model="scripted", timeout=3)
+    settings = LLMSettings(backend="openai", base_url=f"{llm.url}/v1", model="scripted", timeout=30)
     engine = QAEngine(Settings(data_dir=tmp_path_factory.mktemp("generative"), llm=settings), embed_model=embed_model)
-    engine.ingest([CORPUS])
+    engine.library.ingest([CORPUS])
     return engine

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from qa import backends
-from qa.answer_model import MODEL_DIR, WEIGHTS_FILE, Candidate, sha256
+from qa.answer.model import MODEL_DIR, WEIGHTS_FILE, Candidate, sha256
 from qa.config import AnswerSettings
 
 TITLE = "Who are ISIS-K? Offshoot terror group threatening to attack in Afghanistan"
@@ -47,7 +47,7 @@ def test_loads_offline(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    from qa.answer_model import AnswerModel
+    from qa.answer.model import AnswerModel
 
     fresh = AnswerModel(MODEL_DIR)
     assert 0.0 <= fresh.scores("who leads ISIS-K?", [LEADER])[0] <= 1.0

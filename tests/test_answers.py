@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer import ABSTAIN_TEXT
+from qa.answer.extractive import ABSTAIN_TEXT
 from qa.engine import QAEngine
-from qa.models import Answer, Turn
-from tests.conftest import write
+from qa.schemas import Answer, Turn
+from tests.support.helpers import write
 
 FLOOD = """Floods kill 12 in northern valley
 
@@ -22,7 +22,7 @@ The governor said rescue teams had reached two of the villages by boat.
 def assert_grounded(engine: QAEngine, answer: Answer) -> None:
     assert not answer.abstained and answer.citations
     for c in answer.citations:
-        text = engine.document(c.doc_id).article.text
+        text = engine.library.document(c.doc_id).article.text
         assert text[c.start : c.end] == c.quote
         assert text[c.passage_start : c.passage_end] == c.passage and c.quote in c.passage
         assert f"[{c.id}]" in answer.answer
@@ -64,7 +64,7 @@ def test_follow_up_uses_the_same_passage(corpus_engine: QAEngine) -> None:
 
 
 def test_page_furniture_is_never_an_answer(corpus_engine: QAEngine) -> None:
-    text = corpus_engine.document("isis-k-explainer").article.text
+    text = corpus_engine.library.document("isis-k-explainer").article.text
     assert "sign-up" not in text and "Read Full Article" not in text
     for question in ("How can I unsubscribe?", "Where can I read the full article?", "What is the source?"):
         answer = corpus_engine.ask(question)
@@ -84,7 +84,7 @@ def test_answer_json_contract(corpus_engine: QAEngine) -> None:
 def test_an_unrelated_article_changes_no_answer(corpus_engine: QAEngine, tmp_path) -> None:
     questions = ["Who leads ISIS-K?", "How many fighters does ISIS-K have?", "Who is Jake Sullivan?", "When was ISIS-K founded?"]
     before = [corpus_engine.ask(q).answer for q in questions]
-    corpus_engine.ingest([write(tmp_path / "news" / "flood.txt", FLOOD)])
+    corpus_engine.library.ingest([write(tmp_path / "news" / "flood.txt", FLOOD)])
     assert [corpus_engine.ask(q).answer for q in questions] == before
     flood = corpus_engine.ask("Was anyone killed in the floods?")
     assert "12 people were killed" in flood.answer

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import article_from_fields
+from evals.live import CHROMIUM_FLAGS, serving
 from qa.engine import QAEngine
+from qa.ingest.readers import article_from_fields
 from server import create_app
-from server.live import CHROMIUM_FLAGS, serving
-from tests.test_page import HOSTILE
+from tests.support.articles import HOSTILE
 
 CHROMIUM = Path(os.environ.get("QA_CHROMIUM", "/usr/bin/chromium"))
 REQUIRED = os.environ.get("QA_REQUIRE_BROWSER") == "1"  # read at import: the autouse fixture clears QA_* later
@@ -112,7 +112,7 @@ def test_without_javascript_the_form_still_answers(browser, live_url: str):
 
 
 def test_hostile_article_text_renders_inert(page: Page, local_engine: QAEngine):
-    local_engine.add([article_from_fields(doc_id="council", source="api", **HOSTILE)])
+    local_engine.library.add([article_from_fields(doc_id="council", source="api", **HOSTILE)])
     with serving(create_app(engine=local_engine)) as url:
         page.goto(url)
         turn = ask(page, "What did protesters chant outside the town hall?")
@@ -128,8 +128,8 @@ def test_hostile_article_text_renders_inert(page: Page, local_engine: QAEngine):
 
 
 def test_generative_draft_is_replaced_by_the_verified_answer(page: Page, gen_engine: QAEngine, llm, embed_model):
-    from tests.llm_server import Reply
-    from tests.test_generative import LEADER, cite
+    from evals.scripted_llm import Reply
+    from tests.support.articles import LEADER, cite
 
     # the same index and scripted LLM, with a timeout that a slowly streamed answer cannot hit
     s = gen_engine.settings

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, write
+from tests.support.helpers import CORPUS, write
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_chat_carries_the_conversation(cli, ingested: Path, monkeypatch: pytest.
 
 
 def test_ask_generative_shows_removed_sentences_and_needs_an_llm(cli, ingested, llm, monkeypatch):
-    from tests.test_generative import LEADER, cite
+    from tests.support.articles import LEADER, cite
 
     code, out, err = cli("ask", "--mode", "generative", "who leads ISIS-K?")
     assert code == 1 and "generative mode needs an LLM" in err and out == ""

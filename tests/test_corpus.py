@@ -4,16 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import (
+from qa.errors import BadInput
+from qa.ingest.cleaning import clean_text
+from qa.ingest.readers import (
     SUPPORTED_SUFFIXES,
     article_from_fields,
-    clean_text,
     parse_text,
     read_file,
     read_paths,
     slugify,
 )
-from qa.errors import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "corpus" / "isis-k-explainer.txt"

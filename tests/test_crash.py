@@ -12,6 +12,7 @@ from pathlib import Path
 from qa.config import Settings
 from qa.engine import QAEngine
 
+N = 160  # about 1,900 sentences: four embedding groups, so the kill lands with groups still to write
 TOPICS = ["harbour", "railway", "orchard", "glacier", "stadium", "library", "vineyard", "reactor"]
 
 
@@ -25,7 +26,7 @@ def _corpus(folder: Path, n: int) -> None:
 
 def test_kill_during_ingest_leaves_no_half_article(tmp_path: Path, embed_model) -> None:
     corpus = tmp_path / "many"
-    _corpus(corpus, 400)
+    _corpus(corpus, N)
     env = os.environ | {"QA_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.Popen([str(Path(sys.executable).with_name("qa")), "ingest", str(corpus)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -42,18 +43,18 @@ def test_kill_during_ingest_leaves_no_half_article(tmp_path: Path, embed_model) 
     proc.wait()
 
     engine = QAEngine(settings, embed_model=embed_model)
-    stored = engine.store.load()
+    stored = engine.library.store.load()
     committed = {s.hash: len(s.layout.sentences) for s in stored}
-    assert len(stored) < 400, "the kill came too late to test anything"
+    assert len(stored) < N, "the kill came too late to test anything"
     counts: dict[str, int] = {}
-    for meta in engine.store.sentences.get(include=["metadatas"])["metadatas"]:
+    for meta in engine.library.store.sentences.get(include=["metadatas"])["metadatas"]:
         counts[meta["hash"]] = counts.get(meta["hash"], 0) + 1
     for h, n in committed.items():  # every committed article is whole
         assert counts.get(h) == n
 
-    report = engine.ingest([corpus])
-    assert len(report.added) == 400 - len(stored) and not report.updated
-    assert len(engine.documents()) == 400
-    final = {m["hash"] for m in engine.store.sentences.get(include=["metadatas"])["metadatas"]}
-    assert final == {s.hash for s in engine.store.load()}  # leftovers of the killed run were swept
-    assert engine.store.articles.get(where={"kind": "pending"})["ids"] == []
+    report = engine.library.ingest([corpus])
+    assert len(report.added) == N - len(stored) and not report.updated
+    assert len(engine.library.documents()) == N
+    final = {m["hash"] for m in engine.library.store.sentences.get(include=["metadatas"])["metadatas"]}
+    assert final == {s.hash for s in engine.library.store.load()}  # leftovers of the killed run were swept
+    assert engine.library.store.articles.get(where={"kind": "pending"})["ids"] == []

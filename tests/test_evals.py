@@ -13,12 +13,12 @@ from pydantic import ValidationError
 
 from evals import gold, report, runner
 from evals.metrics import Outcome, Sentence, generated_sentences, normalize, summarize
+from evals.scripted_llm import LLMServer, Reply
+from qa.answer.verify import Claim, Verdict
 from qa.cli import main
 from qa.config import AnswerSettings, Settings
-from qa.corpus import read_paths
-from qa.verify import Claim, Verdict
-from tests.conftest import CORPUS, write
-from tests.llm_server import LLMServer, Reply
+from qa.ingest.readers import read_paths
+from tests.support.helpers import CORPUS, write
 
 METRIC_KEYS = {
     "recall_at_1", "recall_at_5", "mrr", "answer_accuracy", "quote_f1", "citation_precision", "abstention_precision",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.followup import resolve
-from qa.models import Turn
+from qa.answer.followup import resolve
+from qa.schemas import Turn
 
 LEADER = "The group is led by an Iraqi militant called Shahab al-Muhajir. [1]"
 HOSPITAL = "One attack at a maternity hospital in Kabul last year killed 24 people including mothers and newborns. [1]"

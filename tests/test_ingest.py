@@ -9,34 +9,34 @@ import pytest
 from qa.config import ChromaSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BadInput, EmptyIndex
-from tests.conftest import CORPUS, write
+from tests.support.helpers import CORPUS, write
 
 LEADER = "The group is led by an Iraqi militant called Shahab al-Muhajir."
 
 
 def sentence_hashes(engine: QAEngine) -> set[str]:
-    got = engine.store.sentences.get(include=["metadatas"])
+    got = engine.library.store.sentences.get(include=["metadatas"])
     return {m["hash"] for m in got["metadatas"]}
 
 
 def test_second_ingest_embeds_nothing(engine: QAEngine) -> None:
-    first = engine.ingest([CORPUS])
+    first = engine.library.ingest([CORPUS])
     assert first.added == ["isis-k-explainer"] and first.sentences_embedded > 20
-    second = engine.ingest([CORPUS])
+    second = engine.library.ingest([CORPUS])
     assert second.sentences_embedded == 0
     assert second.unchanged == ["isis-k-explainer"] and not second.added and not second.updated
-    assert engine.store.sentences.count() == first.sentences_embedded
+    assert engine.library.store.sentences.count() == first.sentences_embedded
 
 
 def test_update_replaces_old_sentences(engine: QAEngine, tmp_path: Path) -> None:
     doc = write(tmp_path / "news" / "storm.txt", "Storm hits coast\n\nThe storm killed 12 people on Monday.")
-    engine.ingest([doc.parent])
-    old_hash = engine.document("storm").hash
+    engine.library.ingest([doc.parent])
+    old_hash = engine.library.document("storm").hash
     write(doc, "Storm hits coast\n\nThe storm killed 15 people on Tuesday. Rescue teams are searching.")
-    report = engine.ingest([doc.parent])
+    report = engine.library.ingest([doc.parent])
     assert report.updated == ["storm"] and report.sentences_embedded == 2
     assert old_hash not in sentence_hashes(engine)
-    assert engine.store.sentences.count() == 2
+    assert engine.library.store.sentences.count() == 2
     answer = engine.ask("How many people did the storm kill?")
     assert "15 people" in answer.answer and "12" not in answer.answer
 
@@ -45,9 +45,9 @@ def test_same_text_under_two_names_is_stored_once(engine: QAEngine, tmp_path: Pa
     text = (CORPUS / "isis-k-explainer.txt").read_text()
     write(tmp_path / "a" / "copy-one.txt", text)
     write(tmp_path / "a" / "copy-two.txt", text)
-    report = engine.ingest([tmp_path / "a"])
+    report = engine.library.ingest([tmp_path / "a"])
     assert report.added == ["copy-one"] and report.duplicates == {"copy-two": "copy-one"}
-    assert [d.id for d in engine.documents()] == ["copy-one"]
+    assert [d.id for d in engine.library.documents()] == ["copy-one"]
     assert len(sentence_hashes(engine)) == 1
 
 
@@ -56,27 +56,27 @@ def test_delete_and_prune(engine: QAEngine, tmp_path: Path) -> None:
     write(folder / "one.txt", "Bridge opens\n\nThe new bridge opened to traffic on Friday.")
     gone = write(folder / "two.txt", "Mayor resigns\n\nThe mayor resigned after ten years in office.")
     write(folder / "three.txt", "Harvest\n\nFarmers reported a record wheat harvest this year.")
-    engine.ingest([folder])
-    engine.delete("three")
-    assert [d.id for d in engine.documents()] == ["one", "two"]
+    engine.library.ingest([folder])
+    engine.library.delete("three")
+    assert [d.id for d in engine.library.documents()] == ["one", "two"]
     with pytest.raises(Exception, match="no article with id 'three'"):
-        engine.delete("three")
+        engine.library.delete("three")
     (folder / "three.txt").unlink()
     gone.unlink()
-    report = engine.ingest([folder], prune=True)
+    report = engine.library.ingest([folder], prune=True)
     assert report.deleted == ["two"] and report.unchanged == ["one"]
-    assert [d.id for d in engine.documents()] == ["one"]
+    assert [d.id for d in engine.library.documents()] == ["one"]
     assert len(sentence_hashes(engine)) == 1  # the pruned article's sentences went with it
     assert all(c.doc_id == "one" for c in engine.ask("Who resigned after ten years?").citations)
 
 
 def test_rename_moves_without_embedding(engine: QAEngine, tmp_path: Path) -> None:
     doc = write(tmp_path / "news" / "old-name.txt", "Dam repaired\n\nEngineers repaired the dam in three weeks.")
-    engine.ingest([doc.parent])
+    engine.library.ingest([doc.parent])
     doc.rename(doc.with_name("new-name.txt"))
-    report = engine.ingest([doc.parent], prune=True)
+    report = engine.library.ingest([doc.parent], prune=True)
     assert report.sentences_embedded == 0 and report.updated == ["new-name"]
-    assert [d.id for d in engine.documents()] == ["new-name"]
+    assert [d.id for d in engine.library.documents()] == ["new-name"]
     assert engine.ask("How long did the dam repair take?").citations[0].doc_id == "new-name"
 
 
@@ -84,19 +84,19 @@ def test_unreadable_update_leaves_the_article_as_it_was(engine: QAEngine, tmp_pa
     folder = tmp_path / "news"
     doc = write(folder / "port.txt", "Port strike\n\nDock workers at the port went on strike for higher pay.")
     write(folder / "fine.txt", "Library\n\nThe city library extended its opening hours.")
-    engine.ingest([folder])
-    before = engine.document("port").hash
+    engine.library.ingest([folder])
+    before = engine.library.document("port").hash
     doc.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")
-    report = engine.ingest([folder], prune=True)
+    report = engine.library.ingest([folder], prune=True)
     assert "port.txt" in next(iter(report.skipped)) and not report.deleted
-    assert engine.document("port").hash == before
+    assert engine.library.document("port").hash == before
     assert "strike" in engine.ask("Why did dock workers strike?").answer
 
 
 def test_empty_corpus_is_refused(engine: QAEngine, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(BadInput, match="no articles found"):
-        engine.ingest([tmp_path / "empty"])
+        engine.library.ingest([tmp_path / "empty"])
 
 
 def test_bm25_follows_chroma_written_by_another_installation(chroma_server, embed_model, tmp_path: Path) -> None:
@@ -105,10 +105,10 @@ def test_bm25_follows_chroma_written_by_another_installation(chroma_server, embe
     chroma = ChromaSettings(host=host, port=port, collection="shared-news")
     writer = QAEngine(Settings(data_dir=tmp_path / "a", chroma=chroma), embed_model=embed_model)
     reader = QAEngine(Settings(data_dir=tmp_path / "b", chroma=chroma), embed_model=embed_model)
-    reader.index.check_every_s = 0
-    writer.ingest([CORPUS])
+    reader.library.index.check_every_s = 0
+    writer.library.ingest([CORPUS])
     assert LEADER in reader.ask("Who leads ISIS-K?").answer
     assert (tmp_path / "b" / "bm25").is_dir() and not (tmp_path / "b" / "chroma").exists()
-    writer.delete("isis-k-explainer")
+    writer.library.delete("isis-k-explainer")
     with pytest.raises(EmptyIndex):
         reader.ask("Who leads ISIS-K?")

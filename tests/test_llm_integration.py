@@ -16,8 +16,8 @@ import pytest
 
 from qa.config import LLMSettings, Settings
 from qa.engine import QAEngine
-from tests.conftest import CORPUS
-from tests.test_generative import INJECTED, exact
+from tests.support.articles import INJECTED, exact
+from tests.support.helpers import CORPUS
 
 # read at import: the autouse fixture clears QA_* variables before each test
 REAL = {k[len("QA_LLM_") :].lower(): v for k, v in os.environ.items() if k.startswith("QA_LLM_")}
@@ -36,8 +36,8 @@ def settings(**override) -> LLMSettings:
 @pytest.fixture(scope="module")
 def real(tmp_path_factory, embed_model) -> QAEngine:
     engine = QAEngine(Settings(data_dir=tmp_path_factory.mktemp("real-llm"), llm=settings()), embed_model=embed_model)
-    engine.ingest([CORPUS])
-    engine.add([INJECTED])
+    engine.library.ingest([CORPUS])
+    engine.library.add([INJECTED])
     return engine
 
 
@@ -72,7 +72,7 @@ def test_injected_instruction_changes_nothing(real):
 
 def test_follow_up(real):
     first = real.ask("Who leads ISIS-K?")
-    from qa.models import Turn
+    from qa.schemas import Turn
 
     answer = real.ask(
         "Where is he from?",

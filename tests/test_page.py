@@ -10,16 +10,8 @@ from fastapi.testclient import TestClient
 from qa.engine import QAEngine
 from server import create_app
 from server.pages import safe_url, segments
-from tests.conftest import started
-
-HOSTILE = {
-    "title": 'Council <b onmouseover="window.__xss=3">meeting</b> disrupted',
-    "url": "javascript:window.__xss=4",
-    "text": "The council meeting on Friday was disrupted by protesters. "
-    "Protesters chanted <script>window.__xss=1</script> outside the town hall for an hour. "
-    'A banner read <img src=x onerror="window.__xss=2"> in large red letters. '
-    "The mayor, Ruth Okafor, called for calm.",
-}
+from tests.support.articles import HOSTILE
+from tests.support.helpers import started
 
 
 def test_the_page_shows_the_corpus_and_a_strict_policy(client: TestClient):

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from evals.live import serving
 from qa.config import ChromaSettings, Settings
 from qa.engine import QAEngine
 from server import create_app
-from server.live import serving
-from tests.conftest import CORPUS, chroma_run, write
+from tests.support.helpers import CORPUS, chroma_run, write
 
 FLOODS = """---
 title: Floods hit the Meltwick valley
@@ -83,7 +83,7 @@ def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
 def test_the_cli_writing_beside_a_live_server(tmp_path: Path, embed_model):
     data = tmp_path / "data"
     engine = QAEngine(Settings(data_dir=data), embed_model=embed_model)
-    engine.ingest([CORPUS])
+    engine.library.ingest([CORPUS])
     floods = write(tmp_path / "new" / "floods.md", FLOODS)
     with serving(create_app(engine=engine)) as url, Watch(url) as watch:
         assert not answers_mayor(url)
@@ -105,7 +105,7 @@ def test_two_servers_on_one_chroma_server(chroma_server, tmp_path: Path, embed_m
     host, port = chroma_server
     chroma = ChromaSettings(host=host, port=port, collection=f"t{uuid.uuid4().hex[:12]}")
     first = QAEngine(Settings(data_dir=tmp_path / "a", chroma=chroma), embed_model=embed_model)
-    first.ingest([CORPUS])
+    first.library.ingest([CORPUS])
     second = QAEngine(Settings(data_dir=tmp_path / "b", chroma=chroma), embed_model=embed_model)
     with serving(create_app(engine=first)) as a, serving(create_app(engine=second)) as b, Watch(b) as watch:
         added = httpx.post(f"{a}/api/documents", json={"title": "Floods", "text": FLOODS.split("---")[-1], "id": "floods"}, timeout=60)
@@ -126,7 +126,7 @@ def test_chroma_going_away_is_a_503_and_heals(tmp_path: Path, embed_model):
     with chroma_run(tmp_path) as (host, port, proc):
         settings = Settings(data_dir=tmp_path / "d", chroma=ChromaSettings(host=host, port=port))
         engine = QAEngine(settings, embed_model=embed_model)
-        engine.ingest([CORPUS])
+        engine.library.ingest([CORPUS])
         with serving(create_app(engine=engine)) as url:
             assert ask(url, LEADER).status_code == 200
             proc.kill()
@@ -146,7 +146,7 @@ def test_chroma_going_away_is_a_503_and_heals(tmp_path: Path, embed_model):
 def test_a_server_started_before_chroma_waits_for_it(tmp_path: Path):
     from fastapi.testclient import TestClient
 
-    from server.live import free_port
+    from evals.live import free_port
 
     port = free_port()
     settings = Settings(data_dir=tmp_path / "d", chroma=ChromaSettings(host="127.0.0.1", port=port))
@@ -167,11 +167,11 @@ def test_a_write_waits_for_another_writer_then_says_busy(tmp_path: Path, embed_m
     from qa.errors import IndexBusy
 
     engine = QAEngine(Settings(data_dir=tmp_path / "data"), embed_model=embed_model)
-    engine.ingest([CORPUS])
-    engine.store._lock_timeout_s = 0.3  # a long ingest elsewhere holds the lock
+    engine.library.ingest([CORPUS])
+    engine.library.store._lock_timeout_s = 0.3  # a long ingest elsewhere holds the lock
     with open(tmp_path / "data" / "chroma" / "qa-write.lock", "a+b") as other:
         fcntl.flock(other, fcntl.LOCK_EX)
         with pytest.raises(IndexBusy, match="another process is writing"):
-            engine.delete("isis-k-explainer")
-    engine.delete("isis-k-explainer")  # once it is done, the write goes through
-    assert engine.documents() == []
+            engine.library.delete("isis-k-explainer")
+    engine.library.delete("isis-k-explainer")  # once it is done, the write goes through
+    assert engine.library.documents() == []

@@ -23,11 +23,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from evals.live import serving
 from qa.config import Settings
 from qa.engine import QAEngine
 from server import create_app
-from server.live import serving
-from tests.conftest import CORPUS
+from tests.support.helpers import CORPUS
 
 EXAMPLES = 50  # per operation and phase: ten operations, several hundred requests, well under a minute
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
@@ -38,7 +38,7 @@ SEEN: Counter[tuple[str, int]] = Counter()  # (operation, status) -> responses, 
 @pytest.fixture(scope="module")
 def fuzz_url(tmp_path_factory: pytest.TempPathFactory, embed_model):
     engine = QAEngine(Settings(data_dir=tmp_path_factory.mktemp("fuzz")), embed_model=embed_model)
-    engine.ingest([CORPUS])
+    engine.library.ingest([CORPUS])
     with serving(create_app(engine=engine)) as url:
         started = time.monotonic()
         yield url

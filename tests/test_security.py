@@ -22,12 +22,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
+from evals.live import CHROMIUM_FLAGS, serving
 from qa.config import ServerSettings, Settings
 from qa.engine import QAEngine
 from server import create_app
-from server.live import CHROMIUM_FLAGS, serving
 from server.pages import CSP as PAGE_CSP
-from tests.conftest import started
+from tests.support.helpers import started
 
 BASE = "http://127.0.0.1"
 ARTICLE = ("volcano.txt", b"Kestrel Ridge erupts\n\nThe Kestrel Ridge volcano erupted on Tuesday. Officials said so.")

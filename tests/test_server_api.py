@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from qa.answer import ABSTAIN_TEXT
+from evals.live import free_port, serving
+from qa.answer.extractive import ABSTAIN_TEXT
 from qa.config import ChromaSettings, ServerSettings, Settings
 from qa.engine import QAEngine
 from server import create_app
-from server.live import free_port, serving
-from tests.conftest import CORPUS, chroma_run, started
+from tests.support.helpers import CORPUS, chroma_run, started
 
 LEADER = "who leads ISIS-K?"
 
@@ -136,8 +136,8 @@ def test_a_failure_after_the_stream_started_is_an_error_event(tmp_path, embed_mo
     with chroma_run(tmp_path) as (host, port, chroma):
         settings = Settings(data_dir=tmp_path / "d", chroma=ChromaSettings(host=host, port=port))
         engine = QAEngine(settings, embed_model=embed_model)
-        engine.ingest([CORPUS])
-        engine.index.check_every_s = 3600  # the loaded snapshot stays: the question passes its checks
+        engine.library.ingest([CORPUS])
+        engine.library.index.check_every_s = 3600  # the loaded snapshot stays: the question passes its checks
         with started(TestClient(create_app(engine=engine))) as c:
             assert c.post("/api/ask", json={"question": LEADER}).status_code == 200
             chroma.kill()
@@ -293,7 +293,7 @@ def test_refused_uploads_leave_the_index_as_it_was(tmp_path, embed_model, kwargs
         assert r.status_code == status, r.text
         assert message in r.json()["error"]["message"]
         assert c.get("/api/documents").json() == before
-    assert engine.store.sentences.count() == len(engine.document("volcano").layout.sentences)
+    assert engine.library.store.sentences.count() == len(engine.library.document("volcano").layout.sentences)
 
 
 # -- API key -------------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def test_the_api_key_guards_writes_and_optionally_reads(tmp_path, embed_model):
 
 # -- concurrency ---------------------------------------------------------------------------------
 def test_ingests_never_break_or_half_show_to_concurrent_questions(local_engine: QAEngine):
-    local_engine.ingest([CORPUS])
+    local_engine.library.ingest([CORPUS])
     stop = threading.Event()
     with serving(create_app(engine=local_engine)) as url, httpx.Client(base_url=url, timeout=60) as http:
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qa.text import layout, sentence_spans, terms
-from tests.conftest import CORPUS
+from tests.support.helpers import CORPUS
 
 
 def test_sentences_respect_abbreviations_initials_and_quotes() -> None:

@@ -1,4 +1,4 @@
-"""Screenshots of the chat page for the README: `python -m server.screenshots [OUT_DIR]`.
+"""Screenshots of the chat page for the README: `python -m evals.screenshots [OUT_DIR]` (`make screenshots`).
 
 Indexes corpus/ into a temporary directory, serves it, asks a question, opens citation [1] and
 saves a desktop and a mobile-width PNG (Debian's chromium through Playwright)."""
@@ -9,10 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from evals.live import CHROMIUM_FLAGS, serving
 from qa.config import Settings
 from qa.engine import QAEngine
 from server import create_app
-from server.live import CHROMIUM_FLAGS, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         engine = QAEngine(Settings(data_dir=Path(tmp)))
-        engine.ingest([ROOT / "corpus"])
+        engine.library.ingest([ROOT / "corpus"])
         with serving(create_app(engine=engine)) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
             for name, viewport, mobile in (

@@ -1,4 +1,5 @@
-"""Run the app with uvicorn in a background thread on a free loopback port (tests, screenshots)."""
+"""Run the app with uvicorn in a background thread on a free loopback port: the benches, the README's
+screenshots and the tests serve it this way. Not part of the app."""
 
 from __future__ import annotations
 

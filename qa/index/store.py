@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from qa.errors import BackendUnavailable, IndexBusy, IndexUnreachable, ModelMismatch
-from qa.models import Article, ArticleInfo
+from qa.schemas import Article, ArticleInfo
 from qa.text import Layout, Sentence
 
 if TYPE_CHECKING:
@@ -31,6 +31,16 @@ if TYPE_CHECKING:
 _PAGE = 1000
 STALE_MARKER_S = 600  # a write on a Chroma server that has not committed in this long has died
 _PLACEHOLDER = [1.0]  # the registry is looked up by id and metadata only; Chroma still wants a vector
+
+
+def sentence_id(content_hash: str, j: int) -> str:
+    """Chroma id of sentence `j` of a text; sentences are keyed by content, not by article id."""
+    return f"{content_hash}:{j}"
+
+
+def parse_sentence_id(sid: str) -> tuple[str, int]:
+    content_hash, j = sid.rsplit(":", 1)
+    return content_hash, int(j)
 
 
 @dataclass(frozen=True)
@@ -304,11 +314,6 @@ class Store:
         if not got["ids"] or got["metadatas"][0].get("kind") != "article":
             return None
         return _from_record(doc_id, got["documents"][0], got["metadatas"][0])
-
-    def sentence_vectors(self, content_hash: str, numbers: Sequence[int]) -> dict[int, list[float]]:
-        """Stored embeddings of some sentences of one text, by sentence number."""
-        got = self.sentences.get(ids=[f"{content_hash}:{j}" for j in numbers], include=["embeddings"])
-        return {int(i.rsplit(":", 1)[1]): list(v) for i, v in zip(got["ids"], got["embeddings"])}
 
     # -- writing -----------------------------------------------------------------------------------
     def put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]]) -> None:

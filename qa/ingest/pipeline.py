@@ -13,9 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from qa.corpus import CorpusScan
-from qa.models import Article, IngestReport
-from qa.store import Store, StoredArticle
+from qa.index.store import Store, StoredArticle, sentence_id
+from qa.ingest.readers import CorpusScan
+from qa.schemas import Article, IngestReport
 from qa.text import layout
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def sentence_nodes(stored: StoredArticle) -> list["TextNode"]:
     text = stored.article.text
     return [
         TextNode(
-            id_=f"{stored.hash}:{j}",
+            id_=sentence_id(stored.hash, j),
             text=text[s.start : s.end],
             start_char_idx=s.start,
             end_char_idx=s.end,

@@ -2,7 +2,7 @@
 
 A cheap linear ranker (embedding similarity, the question's words weighted by rarity, whether a
 sentence offers what the question asks for, passage scores) orders every sentence of the top
-passages. The trained answer model (qa/answer_model.py) then scores the best few in their context:
+passages. The trained answer model (qa/answer/model.py) then scores the best few in their context:
 its probability chooses the answer and, below a calibrated threshold, says "the articles don't say".
 With `QA_ANSWER_MODEL=linear` the ranker's own support decides, as before the model existed.
 """
@@ -13,19 +13,16 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from qa.answer_model import Candidate, sigmoid
-from qa.answer_types import STRICT, AnswerType, candidates, expected_type, offers
+from qa.answer.injection import instruction_like, redact
+from qa.answer.model import Candidate, sigmoid
+from qa.answer.question_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
-from qa.injection import instruction_like, redact
-from qa.models import Citation
-from qa.store import StoredArticle
+from qa.index.passages import Passage
 from qa.text import is_heading, is_question, terms, tokens
 
 if TYPE_CHECKING:
-    from qa.answer_model import AnswerModel
-    from llama_index.core.schema import NodeWithScore
-
-    from qa.index import Snapshot
+    from qa.answer.model import AnswerModel
+    from qa.index.snapshot import Snapshot
 
 ABSTAIN_TEXT = "The articles don't say."
 
@@ -63,41 +60,6 @@ def blend(logit: float, features: dict[str, float]) -> float:
 
 def support(score: float) -> float:
     return sigmoid(SCALE * score + BIAS)
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk, converted from LlamaIndex's NodeWithScore at the retriever boundary."""
-
-    stored: StoredArticle
-    chunk: int
-    score: float
-    sentence_cos: dict[int, float]
-    bm25: float = 0.0
-
-    @classmethod
-    def from_node(cls, hit: "NodeWithScore", snap: "Snapshot") -> "Passage":
-        meta = hit.node.metadata
-        return cls(snap.by_hash[meta["hash"]], int(meta["chunk"]), float(hit.score or 0.0), meta["sentence_cos"], float(meta.get("bm25", 0.0)))
-
-    @property
-    def span(self) -> tuple[int, int]:
-        return self.stored.chunk(self.chunk)
-
-    @property
-    def text(self) -> str:
-        start, end = self.span
-        return self.stored.article.text[start:end]
-
-    def citation(self, number: int, start: int, end: int, score: float) -> Citation:
-        """Citation `number`, quoting article.text[start:end] from this passage."""
-        a = self.stored.article
-        p_start, p_end = self.span
-        return Citation(
-            id=number, doc_id=a.id, title=a.title, source=a.source, url=a.url, published=a.published,
-            quote=a.text[start:end], start=start, end=end, passage=self.text, passage_start=p_start,
-            passage_end=p_end, score=round(score, 4),
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """A scripted LLM server on loopback that speaks the real protocols: OpenAI's /v1/chat/completions
 (JSON and Server-Sent Events) and Ollama's /api/chat (JSON and NDJSON). Tests set the next reply and
-read back the requests it received. It stands in for an external LLM service only."""
+read back the requests it received; the generative bench uses it too. It stands in for an external LLM service only."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ class Reply:
     raw: bytes | None = None  # sent as the body instead of a well-formed reply (garbage)
     chunk_delay: float = 0.0  # seconds between streamed pieces
     chars: bool = False  # stream one character at a time, as tokenizers cut "[1]" into "[", "1", "]"
+    hang_after: int | None = None  # streamed pieces sent before the server goes silent for `hang` seconds
+    hang: float = 60.0
 
 
 def reader(prompt: str) -> str:
@@ -159,7 +161,9 @@ class LLMServer:
                 self.end_headers()
                 pieces = list(reply.text) if reply.chars else re.findall(r"\S+\s*|\s+", reply.text)
                 try:
-                    for piece in pieces:
+                    for i, piece in enumerate(pieces):
+                        if i == reply.hang_after:
+                            time.sleep(reply.hang)
                         if ollama:
                             line = (
                                 json.dumps(

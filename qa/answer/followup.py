@@ -14,15 +14,14 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Sequence
 
-from qa.models import Turn
-from qa.text import terms, tokens
+from qa.schemas import Turn
+from qa.text import strip_markers, terms, tokens
 
 _ANAPHORA = frozenset(
     "he she him his her hers they them their theirs it its this that these those there then "
     "former latter group same".split()
 )
 _LEADS = re.compile(r"^\s*(and|but|so|also|what about|how about|what else)\b", re.IGNORECASE)
-_MARKER = re.compile(r"\s*\[\d+\]")
 _PERSONAL = {"he": "", "him": "", "she": "", "his": "'s", "her": "'s", "hers": "'s"}
 _THING = {"it": "", "its": "'s", "they": "", "them": "", "their": "'s"}
 _DEMONSTRATIVE = frozenset({"that", "this", "there"})
@@ -51,9 +50,6 @@ _NOUN_PHRASE = re.compile(
     re.IGNORECASE,
 )
 
-
-def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text).strip()
 
 
 def _names(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-MODEL_DIR = Path(__file__).resolve().parent / "weights" / "answer-model"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "answer-model"  # qa/weights, shipped as package data
 WEIGHTS_FILE = "model.safetensors"
 MAX_LENGTH = 96  # question + sentence + context, in word pieces; the context's tail is cut first
 MAX_CONTEXT_CHARS = 300  # the previous sentence's end, which names what the sentence is about

@@ -20,8 +20,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from qa.answer import ABSTAIN_TEXT, Passage
-from qa.injection import instruction_like, redact
+from qa.answer.extractive import ABSTAIN_TEXT
+from qa.answer.injection import instruction_like, redact
+from qa.index.passages import Passage
 from qa.text import STOPWORDS, is_question, sentence_spans
 
 # [1], [1, 2], [1-2], [1][2], [Passage 1]; also the full-width brackets some models emit
@@ -308,18 +309,16 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 class Verifier:
-    """One per question: it caches the cited passages' sentences and vectors."""
+    """One per question: it caches the cited passages' sentences and unit vectors."""
 
     def __init__(
         self,
         *,
         embed: Callable[[list[str]], list[list[float]]],
-        sentence_vectors: Callable[[Passage], dict[int, list[float]]],
         min_support: float,
         common_words: frozenset[str] = frozenset(),
     ) -> None:
         self._embed = embed
-        self._sentence_vectors = sentence_vectors
         self.min_support = min_support
         self.common_words = common_words
         self._cache: dict[int, _Rows] = {}
@@ -333,7 +332,7 @@ class Verifier:
                 for j, s in p.stored.sentences_of(p.chunk)
                 if not instruction_like(text[s.start : s.end]) and not is_question(text[s.start : s.end])
             ]
-            vectors = self._sentence_vectors(p)
+            vectors = p.vectors  # fetched by the retriever with the sentence cosines
             spans = [r for r in spans if r[0] in vectors]
             matrix = (
                 _unit(np.asarray([vectors[j] for j, _, _ in spans], dtype=np.float32)) if spans else np.zeros((0, 1))

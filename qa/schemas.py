@@ -9,6 +9,12 @@ from pydantic import BaseModel, Field
 
 Mode = Literal["extractive", "generative"]
 Verify = Literal["strict", "flag"]  # generative answers: drop or flag unsupported sentences
+UNVERIFIED = "(unverified)"  # follows a sentence kept under verify=flag, in `Answer.answer`
+
+
+# The JSON API's limits (server/schemas.py, DocumentIn) hold for every way in: front matter, HTML and
+# jsonl too. A declared field over its limit is refused, naming the field and the limit.
+FIELD_LIMITS = {"id": 200, "title": 1000, "url": 4096, "published": 200, "author": 1000}
 
 
 def content_hash(title: str, text: str) -> str:
@@ -29,6 +35,20 @@ class Article(BaseModel):
     @property
     def hash(self) -> str:
         return content_hash(self.title, self.text)
+
+
+class SkippedLine(BaseModel):
+    """A jsonl record that was not read; the file's other records were."""
+
+    line: int = Field(description="Line number in the file, counting from 1.")
+    reason: str
+
+
+class Parsed(BaseModel):
+    """One file's articles, and the jsonl records skipped as bad."""
+
+    articles: list[Article]
+    skipped: list[SkippedLine] = Field(default_factory=list)
 
 
 class ArticleInfo(BaseModel):

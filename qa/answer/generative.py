@@ -10,19 +10,19 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
-from qa.answer import ABSTAIN_TEXT, Passage
-from qa.models import Answer, Citation, Delta, SentenceCheck, Turn, Unsupported, Verified, Verify
-from qa.prompts import PromptPassage, Prompts
-from qa.verify import Claim, Verdict, Verifier, claims_so_far, is_abstention
+from qa.answer.extractive import ABSTAIN_TEXT
+from qa.answer.prompts import PromptPassage, Prompts
+from qa.answer.verify import Claim, Verdict, Verifier, claims_so_far, is_abstention
+from qa.index.passages import Passage
+from qa.schemas import UNVERIFIED, Answer, Citation, Delta, SentenceCheck, Turn, Unsupported, Verified, Verify
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
-UNVERIFIED = "(unverified)"
 _BOUNDARY = re.compile(r"[.!?\]\u3011\n]")
 
 
@@ -187,66 +187,78 @@ class Assembly:
         return ABSTAIN_TEXT if self.abstained else " ".join(self.shown)
 
 
-def generate(
-    writer: Writer, verifier: Verifier, question: str, extractive: Answer, passages: Sequence[Passage], *,
-    forced: bool, verify: Verify, stream: bool, deadline: float, max_chars: int,
-) -> Generator[Delta | SentenceCheck | Verified, None, tuple[Answer, tuple[Verdict, ...]]]:  # fmt: skip
-    """Events while the LLM writes (the draft, each sentence's verdict, verified text); returns the
-    verified answer, or the extractive one with a warning when nothing the LLM said holds up.
-    A reply longer than `max_chars` (a server ignoring the token limit) is cut there."""
-    generated = {"mode": "generative", "verify": verify}
-    if forced:  # nothing retrieved is about the question: no model can answer it from these articles
-        answer = extractive.model_copy(update={**generated, "answer": ABSTAIN_TEXT, "abstained": True, "citations": []})
+class Generation:
+    """Iterating runs it: events while the LLM writes (the draft, each sentence's verdict, verified
+    text), then, last, the Answer: the verified one, or the extractive one with a warning when
+    nothing the LLM said holds up. A reply longer than `max_chars` (a server ignoring the token
+    limit) is cut there. `verdicts`: every generated sentence's verdict, once it has run."""
+
+    def __init__(
+        self, writer: Writer, verifier: Verifier, question: str, extractive: Answer, passages: Sequence[Passage], *,
+        forced: bool, verify: Verify, stream: bool, deadline: float, max_chars: int,
+    ) -> None:  # fmt: skip
+        self.writer, self.verifier, self.question, self.extractive = writer, verifier, question, extractive
+        self.passages, self.forced, self.verify, self.stream = passages, forced, verify, stream
+        self.deadline, self.max_chars = deadline, max_chars
+        self.verdicts: tuple[Verdict, ...] = ()
+
+    def __iter__(self) -> Iterator[Delta | SentenceCheck | Verified | Answer]:
+        extractive, passages, verify, stream, max_chars = self.extractive, self.passages, self.verify, self.stream, self.max_chars
+        generated = {"mode": "generative", "verify": verify}
+        if self.forced:  # nothing retrieved is about the question: no model can answer it from these articles
+            answer = extractive.model_copy(update={**generated, "answer": ABSTAIN_TEXT, "abstained": True, "citations": []})
+            yield Verified(text=answer.answer)
+            yield answer
+            return
+        built = Assembly(passages, verify)
+        warnings = list(extractive.warnings)
+        text, checked, cut, pending = "", 0, False, False
+
+        def check(claims: list[Claim]) -> Iterator[SentenceCheck | Verified]:
+            for verdict in self.verifier.check(claims, passages):
+                yield built.add(verdict)
+            yield from built.release()
+
+        try:
+            for piece in self.writer.write(self.question, passages, stream=stream, deadline=self.deadline):
+                if len(text) + len(piece) > max_chars:
+                    piece, cut = piece[: max_chars - len(text)], True
+                    warnings.append(f"the LLM's answer ran past {max_chars} characters and was cut there")
+                text += piece
+                if stream and piece:
+                    yield Delta(text=piece)
+                    # A sentence is complete once the next one starts, after one of these characters
+                    # arrived: re-split only then, not on every token.
+                    boundary = bool(_BOUNDARY.search(piece))
+                    if boundary or pending:
+                        ready = claims_so_far(text, final=False)[checked:]
+                        checked += len(ready)
+                        pending = boundary or not ready
+                        yield from check(ready)
+                if cut:
+                    break
+        except LLMFailed as err:
+            cut = True
+            warnings.append(f"the LLM failed: {err}")
+        # after a failure the last sentence may be cut off mid-way, so only whole ones count
+        yield from check(claims_so_far(text, final=not cut)[checked:])
+        if invalid := sorted({n for v in built.verdicts for n in v.invalid}):
+            warnings.append("removed citation markers that point at no passage: " + ", ".join(f"[{n}]" for n in invalid))
+        self.verdicts = verdicts = tuple(built.verdicts)
+        common = {**generated, "warnings": warnings, "unsupported": built.unsupported}
+        if built.supported:
+            update = {**common, "answer": built.text, "abstained": False, "citations": built.citations}
+            yield extractive.model_copy(update=update)
+            return
+        if built.abstained:
+            answer = extractive.model_copy(update={**common, "answer": ABSTAIN_TEXT, "abstained": True, "citations": []})
+        else:
+            if not any(w.startswith("the LLM failed") for w in warnings):
+                warnings.append(
+                    "the LLM failed: it returned no text" if not verdicts
+                    else "no sentence of the LLM's answer was supported by the passages it cites"
+                )  # fmt: skip
+            warnings.append("this is the extractive answer instead")
+            answer = extractive.model_copy(update={**common, "mode": "extractive"})
         yield Verified(text=answer.answer)
-        return answer, ()
-    built = Assembly(passages, verify)
-    warnings = list(extractive.warnings)
-    text, checked, cut, pending = "", 0, False, False
-
-    def check(claims: list[Claim]) -> Iterator[SentenceCheck | Verified]:
-        for verdict in verifier.check(claims, passages):
-            yield built.add(verdict)
-        yield from built.release()
-
-    try:
-        for piece in writer.write(question, passages, stream=stream, deadline=deadline):
-            if len(text) + len(piece) > max_chars:
-                piece, cut = piece[: max_chars - len(text)], True
-                warnings.append(f"the LLM's answer ran past {max_chars} characters and was cut there")
-            text += piece
-            if stream and piece:
-                yield Delta(text=piece)
-                # A sentence is complete once the next one starts, after one of these characters
-                # arrived: re-split only then, not on every token.
-                boundary = bool(_BOUNDARY.search(piece))
-                if boundary or pending:
-                    ready = claims_so_far(text, final=False)[checked:]
-                    checked += len(ready)
-                    pending = boundary or not ready
-                    yield from check(ready)
-            if cut:
-                break
-    except LLMFailed as err:
-        cut = True
-        warnings.append(f"the LLM failed: {err}")
-    # after a failure the last sentence may be cut off mid-way, so only whole ones count
-    yield from check(claims_so_far(text, final=not cut)[checked:])
-    if invalid := sorted({n for v in built.verdicts for n in v.invalid}):
-        warnings.append("removed citation markers that point at no passage: " + ", ".join(f"[{n}]" for n in invalid))
-    verdicts = tuple(built.verdicts)
-    common = {**generated, "warnings": warnings, "unsupported": built.unsupported}
-    if built.supported:
-        update = {**common, "answer": built.text, "abstained": False, "citations": built.citations}
-        return extractive.model_copy(update=update), verdicts
-    if built.abstained:
-        answer = extractive.model_copy(update={**common, "answer": ABSTAIN_TEXT, "abstained": True, "citations": []})
-    else:
-        if not any(w.startswith("the LLM failed") for w in warnings):
-            warnings.append(
-                "the LLM failed: it returned no text" if not verdicts
-                else "no sentence of the LLM's answer was supported by the passages it cites"
-            )  # fmt: skip
-        warnings.append("this is the extractive answer instead")
-        answer = extractive.model_copy(update={**common, "mode": "extractive"})
-    yield Verified(text=answer.answer)
-    return answer, verdicts
+        yield answer

@@ -3,7 +3,7 @@ names an unknown variable or forgets a required one fails at start-up, not in an
 
 Article text is data, never instructions: it reaches the model only through the `quoted` filter,
 which makes it impossible to close the <passage> block, and sentences that address an AI system
-("ignore your instructions") are replaced by a note before the model sees them (qa.injection).
+("ignore your instructions") are replaced by a note before the model sees them (qa.answer.injection).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from qa.answer.injection import redact
 from qa.errors import QAError
-from qa.injection import redact
-from qa.models import Turn
+from qa.schemas import Turn
 
 
 class PromptError(QAError):

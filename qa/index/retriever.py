@@ -15,13 +15,16 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
-from qa.index import Snapshot, chunk_node
+from qa.index.passages import Passage
+from qa.index.snapshot import Snapshot, chunk_node
+from qa.index.store import parse_sentence_id, sentence_id
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 ChunkKey = tuple[str, int]  # (content hash, chunk number)
+_TIE_MARGIN = 16  # extra sentences fetched so that ties at the cut are settled by us, not by the search
 
 
 def _cosine(similarity: float) -> float:
@@ -38,7 +41,8 @@ def _minmax(values: dict[ChunkKey, float], floor: float | None = None) -> dict[C
 
 
 class HybridRetriever(BaseRetriever):
-    """Returns chunk nodes; each carries `sentence_cos`: {sentence number: cosine} for the answerer."""
+    """`passages()` gives our Passages (scores, sentence cosines and, for the leading ones, sentence
+    vectors); LlamaIndex's `retrieve()` gives the same chunks as nodes."""
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class HybridRetriever(BaseRetriever):
         candidates: int,
         dense_weight: float,
         exact_top: int | None = None,
+        all_vectors: bool = False,
     ) -> None:
         super().__init__()
         self._snapshot = snapshot
@@ -60,18 +65,23 @@ class HybridRetriever(BaseRetriever):
         self.dense_weight = dense_weight
         # leading chunks whose every sentence gets an exact similarity (the ones the answerer quotes)
         self.exact_top = top_k if exact_top is None else exact_top
+        # every sentence vector of those chunks, for the verifier; otherwise only those the search did not score
+        self.all_vectors = all_vectors
 
     def _dense(self, query: QueryBundle, snap: Snapshot) -> tuple[dict[ChunkKey, float], dict[str, dict[int, float]], float]:
         if query.embedding is None:
             query.embedding = self._embed_model.get_query_embedding(query.query_str)
         # Sentences are small, so ask for several per candidate chunk.
         result = self._vector_store.query(
-            VectorStoreQuery(query_embedding=query.embedding, similarity_top_k=self.candidates * 4)
+            VectorStoreQuery(query_embedding=query.embedding, similarity_top_k=self.candidates * 4 + _TIE_MARGIN)
         )
+        # The same sentence in two articles ties; which of them the search returns last varies between
+        # builds, so keep the first candidates * 4 in an order of our own: two builds answer alike.
+        hits = sorted(zip(result.nodes or [], result.similarities or []), key=lambda h: (-h[1], h[0].node_id))
         by_chunk: dict[ChunkKey, float] = {}
         by_sentence: dict[str, dict[int, float]] = defaultdict(dict)
         floor = 1.0
-        for node, sim in zip(result.nodes or [], result.similarities or []):
+        for node, sim in hits[: self.candidates * 4]:
             meta = node.metadata
             if meta.get("hash") not in snap.by_hash:
                 continue  # not committed, or already replaced
@@ -92,42 +102,47 @@ class HybridRetriever(BaseRetriever):
             if (h.score or 0.0) > 0 and h.node.metadata.get("hash") in snap.by_hash
         }
 
-    def _fill_cosines(self, ranked, snap: Snapshot, sentence_cos: dict[str, dict[int, float]], query: list[float]) -> None:
-        """The answerer compares every sentence of the returned chunks, not only those the
-        nearest-neighbour search happened to return, so fetch the missing vectors."""
-        missing = [f"{h}:{j}" for (h, k), _ in ranked for j, _ in snap.by_hash[h].sentences_of(k) if j not in sentence_cos.get(h, {})]
-        if not missing or query is None:
-            return
-        got = self._vector_store.client.get(ids=missing, include=["embeddings"])
-        q = np.asarray(query, dtype=np.float32)
-        q /= np.linalg.norm(q) or 1.0
+    def _vectors(self, ranked: list[tuple[ChunkKey, float]], snap: Snapshot, scored: dict[str, dict[int, float]]
+                 ) -> dict[str, dict[int, np.ndarray]]:  # fmt: skip
+        """Stored vectors of the sentences of these chunks: the answerer compares each of them with the
+        question, not only those the nearest-neighbour search happened to return (`scored`)."""
+        ids = [sentence_id(h, j) for (h, k), _ in ranked for j, _ in snap.by_hash[h].sentences_of(k)
+               if self.all_vectors or j not in scored.get(h, {})]  # fmt: skip
+        if not ids:
+            return {}
+        got = self._vector_store.client.get(ids=ids, include=["embeddings"])
+        out: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
         for sid, vec in zip(got["ids"], got["embeddings"]):
-            h, j = sid.rsplit(":", 1)
-            v = np.asarray(vec, dtype=np.float32)
-            sentence_cos[h][int(j)] = float(q @ v / (np.linalg.norm(v) or 1.0))
+            h, j = parse_sentence_id(sid)
+            out[h][j] = np.asarray(vec, dtype=np.float32)
+        return out
 
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+    def passages(self, query: str | QueryBundle) -> list[Passage]:
+        bundle = QueryBundle(query) if isinstance(query, str) else query
         snap = self._snapshot()
         if snap.empty:
             return []
-        dense_raw, sentence_cos, floor = self._dense(query_bundle, snap)
-        bm25_raw = self._lexical(query_bundle, snap)
+        dense_raw, sentence_cos, floor = self._dense(bundle, snap)
+        bm25_raw = self._lexical(bundle, snap)
         dense = _minmax(dense_raw, floor=floor)
         bm25 = {k: v / max(bm25_raw.values()) for k, v in bm25_raw.items()}
         w = self.dense_weight
         fused = {k: w * dense.get(k, 0.0) + (1 - w) * bm25.get(k, 0.0) for k in dense.keys() | bm25.keys()}
         # ties (the same sentence in two articles) broken by key, not by the order the search found them in
         ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[: self.top_k]
-        self._fill_cosines(ranked[: self.exact_top], snap, sentence_cos, query_bundle.embedding)
+        vectors = self._vectors(ranked[: self.exact_top], snap, sentence_cos)
+        q = np.asarray(bundle.embedding, dtype=np.float32)
+        q /= np.linalg.norm(q) or 1.0
+        for h, by_j in vectors.items():
+            for j, v in by_j.items():  # the search's own cosine is kept where it has one
+                sentence_cos[h].setdefault(j, float(q @ v / (np.linalg.norm(v) or 1.0)))
         out = []
         for (h, k), score in ranked:
             stored = snap.by_hash[h]
-            node = chunk_node(stored, k)
-            sentences = {j: sentence_cos.get(h, {}).get(j, floor) for j, _ in stored.sentences_of(k)}
-            node.metadata |= {
-                "sentence_cos": sentences,
-                "dense": dense_raw.get((h, k), floor),
-                "bm25": bm25_raw.get((h, k), 0.0),
-            }
-            out.append(NodeWithScore(node=node, score=score))
+            cos = {j: sentence_cos.get(h, {}).get(j, floor) for j, _ in stored.sentences_of(k)}
+            own = {j: v for j, v in vectors.get(h, {}).items() if j in cos}
+            out.append(Passage(stored, k, score, cos, bm25_raw.get((h, k), 0.0), own))
         return out
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=chunk_node(p.stored, p.chunk), score=p.score) for p in self.passages(query_bundle)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.store import Store, StoredArticle, reachable
+from qa.index.store import Store, StoredArticle, reachable
 from qa.text import terms
 
 if TYPE_CHECKING:

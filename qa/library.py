@@ -1,0 +1,145 @@
+"""Library: the articles questions are answered from. Adds, ingests, lists, shows, deletes and re-embeds
+them; parses uploads. The engine reads from it; every write goes through it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from qa import backends
+from qa.config import Settings
+from qa.errors import BadInput, NotFound, TooLarge
+from qa.index.snapshot import Index, Snapshot
+from qa.index.store import Store, StoredArticle, reachable
+from qa.ingest.pipeline import Ingestor
+from qa.ingest.pipeline import prune as prune_missing
+from qa.ingest.readers import BadId, article_from_fields, parse_bytes, read_paths, slugify
+from qa.schemas import Article, ArticleInfo, IngestReport, Parsed
+
+if TYPE_CHECKING:
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+
+class Library:
+    def __init__(self, settings: Settings, *, embed_model: "BaseEmbedding | None" = None, check_model: bool = True):
+        self.settings = settings
+        self.store = self._store()
+        if check_model:
+            self.store.check_model()  # before loading anything: a mismatch is known from metadata alone
+        c = settings.chroma
+        cache = c.collection if c.host is None else f"{c.host}-{c.port}-{c.collection}"
+        self.index = Index(self.store, cache_dir=Path(settings.data_dir) / "bm25" / cache, candidates=settings.retrieval.candidates)
+        self._embed_model = embed_model
+        self._write_lock = threading.Lock()
+
+    def _store(self) -> Store:
+        s = self.settings
+        embedded = s.chroma.host is None
+        return Store(
+            lambda: backends.chroma_client(s.chroma, data_dir=s.data_dir), prefix=s.chroma.collection,
+            model=backends.model_label(s.embedding.model), search_ef=s.chroma.hnsw_search_ef,
+            construction_ef=s.chroma.hnsw_construction_ef, reopen=embedded,
+            lock_path=Path(s.data_dir) / "chroma" / "qa-write.lock" if embedded else None,
+        )  # fmt: skip
+
+    @property
+    def embed_model(self) -> "BaseEmbedding":
+        if self._embed_model is None:
+            self._embed_model = backends.embedding_model(self.settings.embedding)
+        return self._embed_model
+
+    # -- reading -----------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """What is indexed now; one question keeps one snapshot throughout."""
+        return self.index.snapshot()
+
+    def count(self) -> int:
+        return len(self.snapshot().articles)
+
+    def is_empty(self) -> bool:
+        return self.snapshot().empty
+
+    def stats(self) -> dict[str, int]:
+        snap = self.snapshot()  # counted once, when the snapshot was built
+        return {"articles": len(snap.articles), "chunks": snap.n_chunks}
+
+    def documents(self) -> list[ArticleInfo]:
+        return sorted((a.info() for a in self.snapshot().articles.values()), key=lambda i: i.id)
+
+    def infos(self, ids: Sequence[str]) -> list[ArticleInfo]:
+        """The indexed articles among `ids`, once each, in that order."""
+        stored = self.snapshot().articles
+        return [stored[i].info() for i in dict.fromkeys(ids) if i in stored]
+
+    def document(self, doc_id: str) -> StoredArticle:
+        with reachable():
+            stored = self.snapshot().articles.get(doc_id) or self.store.get(doc_id)
+        if stored is None:
+            raise NotFound(f"no article with id {doc_id!r}")
+        return stored
+
+    # -- uploads -----------------------------------------------------------------------------------
+    def parse_upload(self, name: str, data: bytes) -> Parsed:
+        """An uploaded file's articles, read as `qa ingest` reads that format."""
+        return parse_bytes(data, name=name or "upload.txt", source="api", max_bytes=self.settings.ingest.max_file_bytes)
+
+    def new_article(self, *, title: str, text: str, doc_id: str | None = None, url: str | None = None,
+                    published: str | None = None, author: str | None = None) -> Article:  # fmt: skip
+        """An article sent as fields; without an id, its id comes from the title."""
+        if doc_id is not None and slugify(doc_id) != doc_id:
+            raise BadId(f"id: use lowercase letters, digits and single dashes, such as {slugify(doc_id)!r}", "id")
+        limit = self.settings.ingest.max_file_bytes
+        if len(text.encode()) > limit:
+            raise TooLarge(f"the article is too large (the limit is {limit} bytes)")
+        return article_from_fields(doc_id=slugify(doc_id or title), title=title, text=text, source="api",
+                                   url=url, published=published, author=author)  # fmt: skip
+
+    # -- writing -----------------------------------------------------------------------------------
+    def _ingestor(self) -> Ingestor:
+        self.store.check_model()
+        return Ingestor(store=self.store, embed_model=self.embed_model, chunk_chars=self.settings.ingest.chunk_chars)
+
+    def ingest(self, paths: Sequence[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
+        scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes)
+        if not scan.articles and not scan.skipped:
+            raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
+        with self._write_lock, reachable(), self.store.writing():
+            current = self.index.refresh().articles
+            report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
+            after = self.index.refresh().articles
+            if prune:
+                report.deleted = prune_missing(self.store, scan, roots=paths, current=after)
+                if report.deleted:  # reload the registry only when pruning changed it
+                    self.index.refresh()
+            report.skipped = {s.path: s.reason for s in scan.skipped}
+        return report
+
+    def add(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
+        """Index articles that did not come from files (API uploads, benchmarks)."""
+        with self._write_lock, reachable(), self.store.writing():
+            report = self._ingestor().ingest(articles, current=self.index.refresh().articles, progress=progress)
+            self.index.refresh()
+        return report
+
+    def delete(self, doc_id: str) -> None:
+        with self._write_lock, reachable(), self.store.writing():
+            stored = self.store.get(doc_id)  # as it is now, not as the last snapshot saw it
+            if stored is None:
+                raise NotFound(f"no article with id {doc_id!r}")
+            self.store.delete(stored)
+            self.index.refresh()
+
+    def reindex(self, *, progress: bool = False) -> IngestReport:
+        """Re-embed every stored article with the configured model (after a model change)."""
+        with self._write_lock, reachable(), self.store.writing():
+            articles = [s.article for s in self.store.load()]
+            prefix = self.settings.chroma.collection
+            for name in (f"{prefix}-sentences", f"{prefix}-articles"):
+                self.store.client.delete_collection(name)
+            old, self.store = self.store, self._store()
+            old.close(old.client)
+            self.index = Index(self.store, cache_dir=self.index.cache_dir, candidates=self.index.candidates)
+            report = self._ingestor().ingest(articles, current={}, progress=progress)
+            self.index.refresh()
+        return report
