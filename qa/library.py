@@ -65,7 +65,7 @@ class Library:
         return {"articles": len(snap.articles), "chunks": snap.n_chunks}
 
     def documents(self) -> list[ArticleInfo]:
-        return sorted((a.info() for a in self.snapshot().articles.values()), key=lambda i: i.id)
+        return sorted((a.info() for a in self.index.articles().values()), key=lambda i: i.id)
 
     def infos(self, ids: Sequence[str]) -> list[ArticleInfo]:
         """The indexed articles among `ids`, once each, in that order."""
@@ -98,16 +98,17 @@ class Library:
     # -- writing -----------------------------------------------------------------------------------
     def _ingestor(self) -> Ingestor:
         self.store.check_model()
-        return Ingestor(store=self.store, embed_model=self.embed_model, chunk_chars=self.settings.ingest.chunk_chars)
+        return Ingestor(store=self.store, embed_model=lambda: self.embed_model, chunk_chars=self.settings.ingest.chunk_chars)
 
     def ingest(self, paths: Sequence[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
         scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes)
         if not scan.articles and not scan.skipped:
             raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
         with self._write_lock, reachable(), self.store.writing():
-            current = self.index.refresh().articles
+            writes = self.store.writes
+            current = {a.id: a for a in self.store.load()}  # as it is now; no BM25 built for an ingest of nothing new
             report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
-            after = self.index.refresh().articles
+            after = self.index.refresh().articles if self.store.writes != writes else current
             if prune:
                 report.deleted = prune_missing(self.store, scan, roots=paths, current=after)
                 if report.deleted:  # reload the registry only when pruning changed it

@@ -120,6 +120,14 @@ class Index:
         assert self._snapshot is not None
         return self._snapshot
 
+    def articles(self) -> dict[str, StoredArticle]:
+        """What is indexed; read straight from the store while no snapshot is loaded, so a one-shot
+        listing (`qa docs list`) does not build the BM25 index it will never search."""
+        if self._snapshot is None:
+            with reachable():
+                return {a.id: a for a in self.store.load()}
+        return self.snapshot().articles
+
     def refresh(self, *, reopen_from: int | None = None) -> Snapshot:
         """Reload the registry. `reopen_from`: a question found the store of that generation stale, so
         reopen it first (unless another thread already has)."""

@@ -15,6 +15,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
@@ -126,9 +127,15 @@ class _Open:
     client: "ClientAPI"
     articles: "Collection"
     sentences: "Collection"
-    vector_store: "ChromaVectorStore"
     users: int = 0
     retired: bool = False
+
+    @cached_property
+    def vector_store(self) -> "ChromaVectorStore":
+        # imported on first search: listing or deleting articles never pays for LlamaIndex (~0.9 s)
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.sentences)
 
 
 class Store:
@@ -154,12 +161,11 @@ class Store:
         self._revision: str | None = None
         self._sync_lock = threading.RLock()
         self.generation = 0  # reopens so far: a retry reopens only if nobody did since it failed
+        self.writes = 0  # by this store: what changed can be told from what did not
         with reachable():
             self._conn = self._open(connect())
 
     def _open(self, client: "ClientAPI") -> _Open:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
         articles = client.get_or_create_collection(
             self._articles_name, metadata={"qa_kind": "articles"}, embedding_function=None
         )
@@ -174,7 +180,7 @@ class Store:
         hnsw = (sentences.configuration or {}).get("hnsw") or {}
         if (hnsw.get("ef_search") or 0) < self._hnsw["ef_search"]:
             sentences.modify(configuration={"hnsw": {"ef_search": self._hnsw["ef_search"]}})
-        return _Open(client, articles, sentences, ChromaVectorStore(chroma_collection=sentences))
+        return _Open(client, articles, sentences)
 
     @property
     def client(self) -> "ClientAPI":
@@ -390,3 +396,4 @@ class Store:
         with self._sync_lock:  # our own write: this client already holds it, so it is no reason to reopen
             self.articles.modify(metadata={"qa_kind": "articles", "qa_revision": revision})
             self._revision = revision
+            self.writes += 1

@@ -11,7 +11,7 @@ import logging
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from qa.index.store import Store, StoredArticle, sentence_id
 from qa.ingest.readers import CorpusScan
@@ -52,9 +52,9 @@ def _under(path: Path, roots: Sequence[Path]) -> bool:
 
 
 class Ingestor:
-    def __init__(self, *, store: Store, embed_model: "BaseEmbedding", chunk_chars: int) -> None:
+    def __init__(self, *, store: Store, embed_model: "Callable[[], BaseEmbedding]", chunk_chars: int) -> None:
         self.store = store
-        self.embed_model = embed_model
+        self._embed_model = embed_model  # loaded only when something is to be embedded: an ingest of nothing new is instant
         self.chunk_chars = chunk_chars
 
     def stored(self, article: Article) -> StoredArticle:
@@ -112,7 +112,7 @@ class Ingestor:
             for group in self._groups(todo):
                 nodes = {stored.id: sentence_nodes(stored) for stored, _ in group}
                 flat = [n for ns in nodes.values() for n in ns]
-                vectors = self.embed_model.get_text_embedding_batch([n.text for n in flat])
+                vectors = self._embed_model().get_text_embedding_batch([n.text for n in flat])
                 for node, vector in zip(flat, vectors):
                     node.embedding = vector
                 if vectors:
