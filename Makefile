@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) -m evals.retrieval --benchmark squad2 --limit 600
+	$(PY) -m evals.perf --json evals/reports/perf.json
 
 screenshots: install
 	$(PY) -m evals.screenshots

@@ -112,7 +112,7 @@ class Ingestor:
             for group in self._groups(todo):
                 nodes = {stored.id: sentence_nodes(stored) for stored, _ in group}
                 flat = [n for ns in nodes.values() for n in ns]
-                vectors = self._embed_model().get_text_embedding_batch([n.text for n in flat])
+                vectors = _embed_by_length(self._embed_model(), [n.text for n in flat])
                 for node, vector in zip(flat, vectors):
                     node.embedding = vector
                 if vectors:
@@ -124,6 +124,17 @@ class Ingestor:
                 bar.update(len(group))
         finally:
             bar.close()
+
+
+def _embed_by_length(model: "BaseEmbedding", texts: list[str]) -> list[list[float]]:
+    """Embed in batches of similar length, returned in the given order: a batch is padded to its
+    longest text, so mixing a headline with a long sentence wastes most of the batch."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = model.get_text_embedding_batch([texts[i] for i in order])
+    out: list[list[float]] = [[] for _ in texts]
+    for i, vector in zip(order, vectors):
+        out[i] = vector
+    return out
 
 
 def prune(store: Store, scan: CorpusScan, *, roots: Sequence[Path], current: dict[str, StoredArticle]) -> list[str]:

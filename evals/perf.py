@@ -1,0 +1,135 @@
+"""Speed against the plain LlamaIndex a user would start with, measured in one run on the same paragraphs
+and the same bundled model, reported as ratios (ours / plain; below 1 is faster).
+
+    python -m evals.perf [--paragraphs 300] [--questions 100] [--json FILE]      # also `make bench`
+
+Rows: ingest in a cold process (model load included; plain: `VectorStoreIndex.from_documents` into
+Chroma); one extractive answer in-process (plain: a bare dense `retrieve`, top 5); commands that need
+no model (`qa --help`, `qa docs list`, `qa ingest` with nothing new; their own goal is under 1 s);
+`qa ask` cold, to the printed answer (goal 3 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from evals import benchmarks
+
+QA = [sys.executable, "-m", "qa.cli"]
+
+PLAIN_INGEST = textwrap.dedent(
+    """
+    import json, sys
+    import chromadb
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+    from qa.backends import model_path
+
+    docs = [Document(text=d["text"], metadata={"title": d["title"]}) for d in json.load(open(sys.argv[1]))]
+    embed = HuggingFaceEmbedding(model_name=model_path("bundled"), device="cpu")
+    store = ChromaVectorStore(chroma_collection=chromadb.PersistentClient(sys.argv[2]).get_or_create_collection("plain"))
+    VectorStoreIndex.from_documents(docs, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed)
+    """
+)
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - started
+
+
+def median_of(runs: int, fn) -> float:
+    return statistics.median(fn() for _ in range(runs))
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--paragraphs", type=int, default=300)
+    ap.add_argument("--questions", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3, help="runs of each cold-process row (the median is reported)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+
+    bench = benchmarks.load("squad2", limit=None, seed=0)
+    articles = bench.articles[: args.paragraphs]
+    ids = {a.id for a in articles}
+    questions = [c.question for c in bench.cases if c.doc_ids & ids][: args.questions]
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        corpus = root / "corpus"
+        corpus.mkdir()
+        for a in articles:  # as files, the way a user ingests
+            (corpus / f"{a.id}.txt").write_text(f"---\ntitle: {json.dumps(a.title)}\n---\n{a.text}\n", encoding="utf-8")
+        (root / "plain.json").write_text(json.dumps([{"title": a.title, "text": a.text} for a in articles]), encoding="utf-8")
+        env = os.environ | {"QA_DATA_DIR": str(root / "qa")}
+
+        def ours_ingest() -> float:
+            subprocess.run(["rm", "-rf", str(root / "qa")], check=True)
+            return timed([*QA, "ingest", str(corpus)], env)
+
+        def plain_ingest() -> float:
+            subprocess.run(["rm", "-rf", str(root / "plain")], check=True)
+            return timed([sys.executable, "-c", PLAIN_INGEST, str(root / "plain.json"), str(root / "plain")], env)
+
+        ours, plain = median_of(args.runs, ours_ingest), median_of(args.runs, plain_ingest)
+        rows["ingest, cold process (s)"] = {"ours": ours, "plain": plain, "ratio": ours / plain}
+
+        for name, cmd in (("qa --help", ["--help"]), ("qa docs list", ["docs", "list"]), ("qa ingest, nothing new", ["ingest", str(corpus)])):
+            rows[f"{name} (s)"] = {"ours": median_of(args.runs, lambda c=cmd: timed([*QA, *c], env)), "goal": 1.0}
+        rows["qa ask, cold (s)"] = {"ours": median_of(args.runs, lambda: timed([*QA, "ask", questions[0]], env)), "goal": 3.0}
+
+        rows.update(_answers(root, env, questions))
+    report = {"paragraphs": len(articles), "questions": len(questions), "rows": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()}}
+    print(json.dumps(report, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+
+
+def _answers(root: Path, env: dict[str, str], questions: list[str]) -> dict[str, dict[str, float]]:
+    """One answer in-process: ours (QAEngine.ask) against a bare dense retrieve over the plain index."""
+    import chromadb
+    from llama_index.core import VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from qa import backends
+    from qa.config import EmbeddingSettings, Settings
+    from qa.engine import QAEngine
+
+    embed = backends.embedding_model(EmbeddingSettings())
+    engine = QAEngine(Settings(data_dir=Path(env["QA_DATA_DIR"])), embed_model=embed)
+    engine.warm_up()
+    collection = chromadb.PersistentClient(str(root / "plain")).get_or_create_collection("plain")
+    plain = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=collection), embed_model=embed).as_retriever(similarity_top_k=5)
+    ours_ms, plain_ms = [], []
+    for q in questions:  # interleaved, so both see the same machine load
+        started = time.perf_counter()
+        engine.ask(q)
+        ours_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        plain.retrieve(q)
+        plain_ms.append((time.perf_counter() - started) * 1000)
+    rows = {}
+    for label, q in (("p50", 0.5), ("p95", 0.95)):
+        o, p = pct(ours_ms, q), pct(plain_ms, q)
+        rows[f"one answer, {label} (ms)"] = {"ours": o, "plain": p, "ratio": o / p}
+    return rows
+
+
+if __name__ == "__main__":
+    main()
