@@ -19,8 +19,7 @@ from qa.config import Settings
 from qa.engine import QAEngine
 from qa.errors import EmptyIndex, QAError
 from qa.schemas import Answer, Delta, SentenceCheck, Turn, Verified
-from qa.text import InvalidText, check_text
-from server.errors import ApiError
+from qa.text import check_text
 from server.errors import body as error_body
 
 log = logging.getLogger(__name__)
@@ -49,19 +48,11 @@ def _checked(
     Only the latest turns of a long conversation are kept: follow-ups lean on the last exchange."""
     text = engine.check_question(question)
     for i, turn in enumerate(history or ()):
-        valid_text(turn.content, f"history.{i}.content")
+        check_text(turn.content, f"history.{i}.content")
     if engine.library.is_empty():
         raise EmptyIndex("nothing is indexed yet: add articles first (`qa ingest` or POST /api/documents)")
     keep = settings.server.max_history_turns
     return Question(text, tuple(history or ())[-keep:] if keep else (), top_k, engine.resolve_mode(mode), verify)
-
-
-def valid_text(value: str, field: str) -> str:
-    """qa.text.check_text, refused as the API refuses a bad field: a 400 naming it in `param`."""
-    try:
-        return check_text(value, field)
-    except InvalidText as err:
-        raise ApiError(400, str(err), param=err.field) from err
 
 
 async def ask(engine: QAEngine, q: Question) -> Answer:

@@ -15,7 +15,7 @@ from qa.config import Settings
 from qa.engine import QAEngine
 from qa.library import Library
 from qa.schemas import Answer, Article, ArticleInfo, IngestReport, Parsed, SkippedLine
-from qa.text import InvalidText, check_text
+from qa.text import check_text
 from server import answering, deps
 from server.errors import ApiError, describe
 from server.schemas import AskRequest, DocumentIn, ErrorBody
@@ -117,13 +117,6 @@ _UPLOAD_DOC = {
 }
 
 
-async def _articles_from(request: Request, s: Settings, library: Library) -> Parsed:
-    try:
-        return await _parsed(request, s, library)
-    except InvalidText as err:  # refused as a bad field is: the field is the error's `param`
-        raise ApiError(err.status, str(err), param=err.field) from err
-
-
 def _check_strings(data: object) -> None:
     """Every text field through the one validator, before pydantic: with a max_length it refuses a lone
     surrogate itself, as a 422 that does not say what is wrong."""
@@ -168,7 +161,7 @@ async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
 )  # fmt: skip
 async def add_document(request: Request, response: Response, library: Library = Depends(deps.library),
                        s: Settings = Depends(deps.settings)) -> Added:  # fmt: skip
-    parsed = await _articles_from(request, s, library)
+    parsed = await _parsed(request, s, library)  # InvalidText is a 400 naming its field (server/errors.py)
     report = await run_in_threadpool(library.add, parsed.articles)
     if not report.added:
         response.status_code = 200  # nothing new: updated, unchanged or a duplicate

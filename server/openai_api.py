@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from qa.config import Settings
 from qa.engine import QAEngine
 from qa.schemas import Turn
+from qa.text import check_text
 from server import answering, deps
 from server.errors import ApiError
 from server.schemas import ChatCompletionRequest, ErrorBody
@@ -51,7 +52,7 @@ async def models(s: Settings = Depends(deps.settings)) -> ModelList:
 
 def _conversation(req: ChatCompletionRequest) -> tuple[object, list[Turn]]:
     for i, m in enumerate(req.messages):  # every message, though only user/assistant ones are used
-        answering.valid_text(m.text(), f"messages.{i}.content")
+        check_text(m.text(), f"messages.{i}.content")
     talk = [
         m for m in req.messages if m.role in ("user", "assistant")
     ]  # the client's system prompt does not steer ours: the answer must stay grounded
