@@ -4,9 +4,12 @@ and the same bundled model, reported as ratios (ours / plain; below 1 is faster)
     python -m evals.perf [--paragraphs 300] [--questions 100] [--json FILE]      # also `make bench`
 
 Rows: ingest in a cold process (model load included; plain: `VectorStoreIndex.from_documents` into
-Chroma); one extractive answer in-process (plain: a bare dense `retrieve`, top 5); commands that need
-no model (`qa --help`, `qa docs list`, `qa ingest` with nothing new; their own goal is under 1 s);
-`qa ask` cold, to the printed answer (goal 3 s).
+Chroma with LlamaIndex's HuggingFaceEmbedding); one extractive answer in-process, with the default
+ranker and with the trained answer model (plain: a bare dense `retrieve`, top 5, with our embedder,
+so the ratio is what our pipeline adds); commands that need no model (`qa --help`, `qa docs list`,
+`qa ingest` with nothing new; their own goal is under 1 s); `qa ask` cold, to the printed answer
+(goal 3 s); 32 HTTP clients against a `qa serve` process, against the same questions answered one
+after another in-process (goal 0.8x, 0 errors). The growth with corpus size is `python -m evals.scale`.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import sys
 import tempfile
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evals import benchmarks
+from evals.live import free_port
 
 QA = [sys.executable, "-m", "qa.cli"]
 
@@ -95,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         rows["qa ask, cold (s)"] = {"ours": median_of(args.runs, lambda: timed([*QA, "ask", questions[0]], env)), "goal": 3.0}
 
         rows.update(_answers(root, env, questions))
+        rows.update(_http(env, questions))
     report = {"paragraphs": len(articles), "questions": len(questions), "rows": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()}}
     print(json.dumps(report, indent=1))
     if args.json:
@@ -108,27 +114,80 @@ def _answers(root: Path, env: dict[str, str], questions: list[str]) -> dict[str,
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from qa import backends
-    from qa.config import EmbeddingSettings, Settings
+    from qa.config import AnswerSettings, EmbeddingSettings, Settings
     from qa.engine import QAEngine
 
     embed = backends.embedding_model(EmbeddingSettings())
-    engine = QAEngine(Settings(data_dir=Path(env["QA_DATA_DIR"])), embed_model=embed)
+    data = Path(env["QA_DATA_DIR"])
+    engine = QAEngine(Settings(data_dir=data), embed_model=embed)
+    trained = QAEngine(Settings(data_dir=data, answer=AnswerSettings(model="trained")), embed_model=embed)
     engine.warm_up()
+    trained.warm_up()
     collection = chromadb.PersistentClient(str(root / "plain")).get_or_create_collection("plain")
     plain = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=collection), embed_model=embed).as_retriever(similarity_top_k=5)
-    ours_ms, plain_ms = [], []
-    for q in questions:  # interleaved, so both see the same machine load
-        started = time.perf_counter()
-        engine.ask(q)
-        ours_ms.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        plain.retrieve(q)
-        plain_ms.append((time.perf_counter() - started) * 1000)
+    ours_ms, model_ms, plain_ms = [], [], []
+    for q in questions:  # interleaved, so all three see the same machine load
+        for fn, out in ((engine.ask, ours_ms), (trained.ask, model_ms), (plain.retrieve, plain_ms)):
+            started = time.perf_counter()
+            fn(q)
+            out.append((time.perf_counter() - started) * 1000)
     rows = {}
     for label, q in (("p50", 0.5), ("p95", 0.95)):
-        o, p = pct(ours_ms, q), pct(plain_ms, q)
-        rows[f"one answer, {label} (ms)"] = {"ours": o, "plain": p, "ratio": o / p}
+        p = pct(plain_ms, q)
+        for name, ms in (("one answer", ours_ms), ("one answer, answer model", model_ms)):
+            rows[f"{name}, {label} (ms)"] = {"ours": pct(ms, q), "plain": p, "ratio": pct(ms, q) / p}
     return rows
+
+
+def _http(env: dict[str, str], questions: list[str], clients: int = 32, repeat: int = 3) -> dict[str, dict[str, float]]:
+    """Questions per second: 32 clients over HTTP to a `qa serve` process, against the same questions
+    answered one after another in this process on the same index."""
+    import httpx
+
+    from qa.config import Settings
+    from qa.engine import QAEngine
+
+    work = questions * repeat
+    engine = QAEngine(Settings(data_dir=Path(env["QA_DATA_DIR"])))
+    engine.warm_up()
+    started = time.perf_counter()
+    for q in work:
+        engine.ask(q)
+    in_process = len(work) / (time.perf_counter() - started)
+
+    port = free_port()
+    server = subprocess.Popen([*QA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+        httpx.post(url + "/api/ask", json={"question": questions[0]}, timeout=60)
+        errors = 0
+
+        def client(chunk: list[str]) -> int:
+            bad = 0
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for q in chunk:
+                    r = http.post("/api/ask", json={"question": q})
+                    bad += r.status_code != 200 or not r.json().get("answer")
+            return bad
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            errors = sum(pool.map(client, [work[i::clients] for i in range(clients)]))
+        over_http = len(work) / (time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {f"{clients} HTTP clients (questions/s)": {"ours": over_http, "in_process": in_process,
+                                                      "ratio": over_http / in_process, "errors": errors, "goal": 0.8}}  # fmt: skip
 
 
 if __name__ == "__main__":

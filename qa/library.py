@@ -38,7 +38,7 @@ class Library:
         embedded = s.chroma.host is None
         return Store(
             lambda: backends.chroma_client(s.chroma, data_dir=s.data_dir), prefix=s.chroma.collection,
-            model=backends.model_label(s.embedding.model), search_ef=s.chroma.hnsw_search_ef,
+            model=backends.model_label(s.embedding), search_ef=s.chroma.hnsw_search_ef,
             construction_ef=s.chroma.hnsw_construction_ef, reopen=embedded,
             lock_path=Path(s.data_dir) / "chroma" / "qa-write.lock" if embedded else None,
         )  # fmt: skip
