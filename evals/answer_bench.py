@@ -1,7 +1,7 @@
 """What the answer model costs per question: the linear ranker alone (the baseline) against the trained
 model, on the same collection, in the same run, questions interleaved so both see the same machine.
 
-    python -m evals.answer_bench                       # gold suite, and squad2 when ../shared has it
+    python -m evals.answer_bench                       # gold suite and squad2 (evals/data)
     python -m evals.answer_bench --rounds 5
 """
 
@@ -24,11 +24,8 @@ def _suites(squad_limit: int) -> list[tuple[str, list, list[str]]]:
     corpus = read_paths([settings.corpus_dir], max_bytes=settings.ingest.max_file_bytes).articles
     questions = [t.question for c in gold.load().cases for t in c.turns]
     suites = [("gold", corpus, questions)]
-    try:
-        bench = benchmarks.load("squad2", limit=squad_limit, seed=0)
-        suites.append(("squad2", bench.articles, [c.question for c in bench.cases]))
-    except FileNotFoundError:
-        print("squad2: ../shared/benchmarks is not here; gold only")
+    bench = benchmarks.load("squad2", limit=squad_limit, seed=0)
+    suites.append(("squad2", bench.articles, [c.question for c in bench.cases]))
     return suites
 
 

@@ -1,4 +1,5 @@
-"""Public benchmark files (../shared/benchmarks) turned into Articles and questions.
+"""Public benchmark files turned into Articles and questions. `squad2` and `rgb` are the copies that
+travel with the repository, in evals/data/ (sources and licences in its README).
 
 Sampling is seeded, so every run of the same command asks the same questions.
 """
@@ -14,9 +15,14 @@ from qa.errors import BadInput
 from qa.ingest.readers import article_from_fields, slugify
 from qa.schemas import Article
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
-VENDORED_DIR = Path(__file__).resolve().parent / "data"  # rgb, for CI, which has no ../shared
+VENDORED_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_DIR = VENDORED_DIR  # the one place `squad2` and `rgb` are read from, whatever the working directory
 FILES = {"squad2": "squad-v2-dev-half.json", "rgb": "rgb-en-fact.jsonl"}
+
+
+class BenchmarkFileError(BadInput, FileNotFoundError):
+    """A benchmark file that is not there, cannot be read or is not in its format: one line for the user
+    (and still a FileNotFoundError for scripts that skip a benchmark they do not have)."""
 
 
 @dataclass(frozen=True)
@@ -36,21 +42,39 @@ class Benchmark:
     name: str
     articles: list[Article]
     cases: list[Case]
+    file: Path | None = None
+    available: tuple[int, int] = (0, 0)  # answerable and unanswerable questions in the file, before sampling
 
 
-def resolve(name_or_path: str, benchmarks_dir: Path = DEFAULT_DIR) -> tuple[str, Path]:
+def resolve(name_or_path: str, benchmarks_dir: Path | None = None) -> tuple[str, Path]:
+    """(kind, file): a name is read from `benchmarks_dir` (default: the vendored copies); a path's kind
+    follows its suffix."""
     if name_or_path in FILES:
-        path = benchmarks_dir / FILES[name_or_path]
-        vendored = VENDORED_DIR / FILES[name_or_path]
-        return name_or_path, path if path.is_file() or not vendored.is_file() else vendored
+        return name_or_path, (benchmarks_dir or DEFAULT_DIR) / FILES[name_or_path]
     path = Path(name_or_path)
     kind = "rgb" if path.suffix == ".jsonl" else "squad2"
     return kind, path
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BenchmarkFileError(f"benchmark file {path} is missing") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BenchmarkFileError(f"cannot read benchmark file {path}: {getattr(err, 'strerror', None) or err}") from None
+
+
 def squad2(path: Path, *, limit: int | None, seed: int = 0, unanswerable: int = 0) -> Benchmark:
     """Every paragraph is an article; `limit` answerable (and `unanswerable`) questions sampled by seed."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    try:
+        data = json.loads(_read(path))["data"]
+        return _squad2(path, data, limit=limit, seed=seed, unanswerable=unanswerable)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise BenchmarkFileError(f"benchmark file {path} is not in SQuAD 2.0's JSON format ({type(err).__name__}: {err})") from None
+
+
+def _squad2(path: Path, data: list, *, limit: int | None, seed: int, unanswerable: int) -> Benchmark:
     articles, answerable, impossible = [], [], []
     for entry in data:
         title = entry["title"].replace("_", " ")
@@ -64,7 +88,7 @@ def squad2(path: Path, *, limit: int | None, seed: int = 0, unanswerable: int = 
     rng = random.Random(seed)
     cases = rng.sample(answerable, min(limit or len(answerable), len(answerable)))
     cases += rng.sample(impossible, min(unanswerable, len(impossible)))
-    return Benchmark("squad2", articles, cases)
+    return Benchmark("squad2", articles, cases, path, (len(answerable), len(impossible)))
 
 
 def _flatten(answer: object) -> list[str]:
@@ -75,7 +99,14 @@ def _flatten(answer: object) -> list[str]:
 
 def rgb(path: Path, *, limit: int | None, seed: int = 0) -> Benchmark:
     """Positive and negative snippets of all rows form one news collection."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = _read(path)
+    try:
+        return _rgb(path, [json.loads(line) for line in text.splitlines() if line.strip()], limit=limit, seed=seed)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise BenchmarkFileError(f"benchmark file {path} is not in RGB's JSON-lines format ({type(err).__name__}: {err})") from None
+
+
+def _rgb(path: Path, rows: list, *, limit: int | None, seed: int) -> Benchmark:
     articles: dict[str, Article] = {}
     cases = []
     for n, row in enumerate(rows):
@@ -91,12 +122,15 @@ def rgb(path: Path, *, limit: int | None, seed: int = 0) -> Benchmark:
                     positives.add(stored.id)
         cases.append(Case(f"rgb{n}", row["query"], _flatten(row["answer"]), frozenset(positives)))
     rng = random.Random(seed)
+    available = len(cases)
     cases = rng.sample(cases, min(limit or len(cases), len(cases)))
-    return Benchmark("rgb", list(articles.values()), cases)
+    return Benchmark("rgb", list(articles.values()), cases, path, (available, 0))
 
 
-def load(name_or_path: str, *, limit: int | None, seed: int = 0, unanswerable: int = 0) -> Benchmark:
-    kind, path = resolve(name_or_path)
+def load(
+    name_or_path: str, *, limit: int | None, seed: int = 0, unanswerable: int = 0, benchmarks_dir: Path | None = None
+) -> Benchmark:  # fmt: skip
+    kind, path = resolve(name_or_path, benchmarks_dir)
     if kind == "rgb":
         return rgb(path, limit=limit, seed=seed)
     return squad2(path, limit=limit, seed=seed, unanswerable=unanswerable)

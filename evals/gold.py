@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from qa.errors import BadInput
 
 GOLD_FILE = Path(__file__).resolve().parent / "gold.json"
+CORPUS_DIR = GOLD_FILE.parent.parent / "corpus"  # the articles the suite asks about
 
 
 class GoldTurn(BaseModel):
@@ -62,4 +65,16 @@ class GoldSuite(BaseModel):
 
 
 def load(path: Path = GOLD_FILE) -> GoldSuite:
-    return GoldSuite.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    """The suite in `path`; a file that is missing, unreadable or not a suite is one BadInput line."""
+    try:
+        return GoldSuite.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise BadInput(f"gold suite {path} is missing") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"cannot read gold suite {path}: {getattr(err, 'strerror', None) or err}") from None
+    except json.JSONDecodeError as err:
+        raise BadInput(f"gold suite {path} is not valid JSON: {err}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the file"
+        raise BadInput(f"gold suite {path}: {where}: {first['msg']}") from None

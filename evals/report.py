@@ -1,4 +1,5 @@
-"""Printing and reporting a run: the terminal table, the JSON file, the markdown report and its plot.
+"""Printing and reporting a run: the terminal table, the JSON file, the markdown report and its plot,
+and JUnit XML for CI.
 
 A generative run adds which LLM produced it and the verifier's figures over the generated sentences.
 The abstention-threshold sweep is left out for it: the threshold decides only extractive answers."""
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from evals.metrics import summarize, sweep
@@ -44,7 +47,14 @@ def operating_point(run: Run, max_false: float = MAX_FALSE_ABSTENTION) -> dict[s
     return max(ok, key=lambda r: (r["abstention_recall"], -r["threshold"]), default=None)
 
 
-def table(run: Run, failed: list[str]) -> str:
+def thresholds_line(failed: list[str], skipped: str | None) -> str:
+    """The verdict in one sentence, for the table's last line and the report."""
+    if skipped:
+        return f"floors not applied: {skipped}"
+    return "; ".join(failed) if failed else "all met."
+
+
+def table(run: Run, failed: list[str], skipped: str | None = None) -> str:
     lines = [f"{run.name}: {run.metrics.answerable} answerable, {run.metrics.unanswerable} unanswerable"]
     lines += [f"  {k:<24} {_fmt(v)}" for k, v in run.metrics.headline().items() if k not in ("answerable", "unanswerable")]
     if gen := run.metrics.generation:
@@ -53,7 +63,10 @@ def table(run: Run, failed: list[str]) -> str:
     if point := operating_point(run):
         lines.append(f"  abstention recall {point['abstention_recall']:.3f} at false abstention "
                      f"{point['false_abstention_rate']:.3f} (threshold {point['threshold']:.2f})")  # fmt: skip
-    lines += [f"  FAIL {f}" for f in failed] or ["  all thresholds met"]
+    if skipped:  # the floors were set for another sample: they would say nothing about this one
+        lines.append(f"  {thresholds_line(failed, skipped)}")
+    else:
+        lines += [f"  FAIL {f}" for f in failed] or ["  all thresholds met"]
     return "\n".join(lines)
 
 
@@ -103,7 +116,7 @@ def _threshold_panel(run: Run, rows: list[dict[str, float]], right) -> None:
     right.legend(fontsize=8, loc="best")
 
 
-def write_markdown(run: Run, path: Path, failed: list[str], *, command: str) -> None:
+def write_markdown(run: Run, path: Path, failed: list[str], *, command: str, skipped: str | None = None) -> None:
     image = path.with_suffix(".png")
     plot(run, image)
     m = run.metrics.headline()
@@ -128,7 +141,7 @@ def write_markdown(run: Run, path: Path, failed: list[str], *, command: str) -> 
         lines += ["", f"Abstention recall at a false-abstention rate of {MAX_FALSE_ABSTENTION} or less: "
                   f"**{point['abstention_recall']:.3f}** (threshold {point['threshold']:.2f}, false abstention "
                   f"{point['false_abstention_rate']:.3f})."]  # fmt: skip
-    lines += ["", "Thresholds: " + ("; ".join(failed) if failed else "all met."), ""]
+    lines += ["", "Thresholds: " + thresholds_line(failed, skipped), ""]
     wrong = [r for r in run.records if r["gold_answers"] and not r["correct"]]
     missed = [r for r in run.records if not r["gold_answers"] and not r["abstained"]]
     for title, rows in (("Answerable questions it got wrong", wrong), ("Unanswerable questions it answered", missed)):
@@ -144,3 +157,68 @@ def write_markdown(run: Run, path: Path, failed: list[str], *, command: str) -> 
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+# -- JUnit XML -------------------------------------------------------------------------------------
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # not allowed in XML 1.0
+
+
+def _xml(text: object) -> str:
+    """ElementTree escapes <, & and quotes, but writes control characters as they are, which no parser
+    reads back: they are shown as \\xNN instead."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else "nan" if value != value else str(round(value, 4))
+
+
+def _failure(record: dict) -> tuple[str, str, str] | None:
+    """(type, message, details) for a wrong turn; None when it is right (an unanswerable one abstained)."""
+    said = record["answer"]
+    if not record["gold_answers"]:
+        if record["abstained"]:
+            return None
+        kind, expected = "answered_unanswerable", "expected an abstention (the articles do not answer it)"
+    elif record["correct"]:
+        return None
+    else:
+        kind = "false_abstention" if record["abstained"] else "wrong_answer"
+        expected = "expected one of " + "; ".join(repr(a) for a in record["gold_answers"])
+    cited = ", ".join(dict.fromkeys(c["doc_id"] for c in record["citations"])) or "nothing"
+    details = f"{expected}\nanswered: {said}\ncited: {cited}\ngold articles: {', '.join(record['gold_docs']) or 'none'}"
+    if record.get("would_answer"):  # an abstention: what it held back
+        details += f"\nwithout abstaining it would have said: {record['would_answer']}"
+    short = said if len(said) <= 200 else said[:199] + "…"  # the message is a summary; the details hold it all
+    return kind, f"{expected}; answered {short!r}", details
+
+
+def junit(run: Run, failed: list[str] | None = None, skipped: str | None = None) -> ET.ElementTree:
+    """One <testcase> per question or conversation turn; the run's metrics as <properties>."""
+    cases = [(r, _failure(r)) for r in run.records]
+    seconds = sum(r["latency_ms"] for r in run.records) / 1000  # time spent answering; indexing is not a test
+    counts = {"tests": str(len(cases)), "failures": str(sum(f is not None for _, f in cases)), "errors": "0",
+              "skipped": "0", "time": f"{seconds:.3f}"}  # fmt: skip
+    root = ET.Element("testsuites", {"name": _xml(f"qa eval {run.name}"), **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": _xml(run.name), **counts})
+    props = ET.SubElement(suite, "properties")
+    values = run.metrics.values()
+    for name, value in values.items():
+        if not name.startswith("generation.") or run.metrics.generation:
+            ET.SubElement(props, "property", {"name": name, "value": _number(value)})
+    verdict = "not applied: " + skipped if skipped else ("failed: " + "; ".join(failed) if failed else "all met")
+    ET.SubElement(props, "property", {"name": "thresholds", "value": _xml(verdict)})
+    for record, failure in cases:
+        attrs = {"classname": _xml(run.name), "name": _xml(f"{record['id']}: {record['question']}"),
+                 "time": f"{record['latency_ms'] / 1000:.3f}"}  # fmt: skip
+        case = ET.SubElement(suite, "testcase", attrs)
+        if failure:
+            kind, message, details = failure
+            ET.SubElement(case, "failure", {"type": kind, "message": _xml(message)}).text = _xml(details)
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(run: Run, path: Path, failed: list[str] | None = None, skipped: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    junit(run, failed, skipped).write(path, encoding="utf-8", xml_declaration=True)

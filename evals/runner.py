@@ -6,6 +6,9 @@ evals never touch the user's index, and a second run embeds nothing.
 `mode="generative"` asks the configured LLM (its answers verified) instead of the extractive answerer;
 the run is then named `<suite>-generative` (its own thresholds table and report) and also scores the
 verifier's verdicts on every generated sentence.
+
+A run's floors hold only for the sample they were set for (`[<run>.sample]` in thresholds.toml): another
+sample prints its metrics and says why the floors were not applied (`gate`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from evals import benchmarks, gold
@@ -23,6 +26,7 @@ from evals.metrics import Metrics, Outcome, generated_sentences, summarize
 from qa.config import ChromaSettings, LLMSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BadInput
+from qa.progress import LOADING, Progress, plural, status
 from qa.schemas import Article, Mode, Turn, Verify
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.toml"
@@ -48,6 +52,55 @@ class NoLLM(BadInput):
     """Generative mode was asked for and no LLM is configured (the engine's own message)."""
 
 
+class BadThresholds(BadInput, ValueError):
+    """A thresholds file that cannot be read, or names a metric or sample key that does not exist."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Which questions a run asked, in the terms its floors are set for."""
+
+    kind: str  # "gold" or "benchmark"
+    file: Path  # the gold suite or benchmark file
+    answerable: int  # answerable questions asked (gold: every answerable turn)
+    unanswerable: int
+    available: tuple[int, int]  # answerable and unanswerable questions the file holds
+    seed: int | None = None  # None: no choice was made (every question of a kind, or none of it)
+    distractors: Path | None = None  # gold-distractors: the benchmark indexed beside corpus/
+
+    def files(self) -> tuple[Path, Path | None]:
+        return self.file.resolve(), self.distractors.resolve() if self.distractors else None
+
+    def key(self) -> tuple:
+        return self.files(), self.answerable, self.unanswerable, self.seed
+
+    def describe(self, *, with_file: bool) -> str:
+        parts = [_shown(self.file)] if with_file or self.kind == "gold" else []
+        if self.distractors:
+            parts.append(f"--distractors {_shown(self.distractors)}")
+        if self.kind == "benchmark":
+            all_a, all_u = self.available
+            kind = "answerable questions" if all_u else "questions"
+            parts.append(f"--limit {self.answerable}" if self.answerable < all_a else f"all {self.answerable} {kind}")
+            parts += [f"--unanswerable {self.unanswerable}"] if self.unanswerable else []
+            parts += [f"--seed {self.seed}"] if self.seed is not None else []
+        return " ".join(parts)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _sample(kind: str, file: Path, available: tuple[int, int], answerable: int, unanswerable: int, seed: int,
+            distractors: Path | None = None) -> Sample:  # fmt: skip
+    """The seed only matters when it chose: fewer questions of a kind than the file holds, but some."""
+    chose = answerable < available[0] or 0 < unanswerable < available[1]
+    return Sample(kind, file, answerable, unanswerable, available, seed if chose else None, distractors)
+
+
 @dataclass
 class Run:
     name: str
@@ -55,6 +108,7 @@ class Run:
     records: list[dict]
     metrics: Metrics
     params: dict = field(default_factory=dict)
+    sample: Sample | None = None
 
 
 def check_mode(engine: QAEngine, mode: Mode) -> None:
@@ -73,11 +127,13 @@ def engine_for(
     """An engine on the collection `name`, holding exactly `articles` (re-runs embed nothing)."""
     base = settings or Settings()
     chroma = ChromaSettings(**(base.chroma.model_dump() | {"collection": name}))
-    engine = QAEngine(base.model_copy(update={"chroma": chroma}), **kwargs)
-    check_mode(engine, mode)
-    report = engine.library.add(articles, progress=sys.stderr.isatty())
+    with status(LOADING):  # the answer model, when it is used, loads with the engine
+        engine = QAEngine(base.model_copy(update={"chroma": chroma}), **kwargs)
+        check_mode(engine, mode)
+    report = engine.library.add(articles, progress=True)  # a bar on a terminal, else a line now and then
     if report.added or report.updated:
-        print(f"indexed {len(report.added) + len(report.updated)} articles into {name} in {report.seconds:.1f}s", file=sys.stderr)
+        done = plural(len(report.added) + len(report.updated), "article")
+        print(f"indexed {done} into {name} in {report.seconds:.1f}s", file=sys.stderr)
     wanted = {a.id for a in articles}
     for stale in [d.id for d in engine.library.documents() if d.id not in wanted]:
         engine.library.delete(stale)  # the collection mirrors this run's documents, nothing else
@@ -107,7 +163,15 @@ def _sentence_record(verdict) -> dict:
     }  # fmt: skip
 
 
-def ask_all(engine: QAEngine, items: Sequence[Item], *, mode: Mode = "extractive", verify: Verify | None = None) -> tuple[list[Outcome], list[dict]]:
+def ask_all(engine: QAEngine, items: Sequence[Item], *, mode: Mode = "extractive", verify: Verify | None = None,
+            progress: bool = True) -> tuple[list[Outcome], list[dict]]:  # fmt: skip
+    with Progress(sum(len(i.turns) for i in items), "asking", "question", enabled=progress) as bar:
+        return _ask_all(engine, items, mode=mode, verify=verify, done=bar.update)
+
+
+def _ask_all(
+    engine: QAEngine, items: Sequence[Item], *, mode: Mode, verify: Verify | None, done: Callable[[int], None]
+) -> tuple[list[Outcome], list[dict]]:  # fmt: skip
     generative = mode == "generative"
     outcomes, records = [], []
     for item in items:
@@ -138,6 +202,7 @@ def ask_all(engine: QAEngine, items: Sequence[Item], *, mode: Mode = "extractive
                 **extra,
             })  # fmt: skip
             history += [Turn(role="user", content=q.text), Turn(role="assistant", content=a.answer)]
+            done(1)
     return outcomes, records
 
 
@@ -160,9 +225,11 @@ def llm_params(llm: LLMSettings) -> dict:
     return {"llm_backend": llm.backend, "llm_model": llm.model, "llm_base_url": public_url(llm.base_url)}
 
 
-def run(engine: QAEngine, name: str, items: Sequence[Item], *, mode: Mode = "extractive", verify: Verify | None = None, **params) -> Run:
+def run(engine: QAEngine, name: str, items: Sequence[Item], *, mode: Mode = "extractive", verify: Verify | None = None,
+        sample: Sample | None = None, **params) -> Run:  # fmt: skip
     check_mode(engine, mode)
-    engine.warm_up()
+    with status(LOADING):
+        engine.warm_up()
     params["mode"] = mode
     if mode == "generative":
         verify = verify or engine.settings.llm.verify
@@ -172,7 +239,7 @@ def run(engine: QAEngine, name: str, items: Sequence[Item], *, mode: Mode = "ext
     a = engine.settings.answer
     params["answer_model"] = a.model
     params["abstain_threshold"] = a.model_threshold if a.model == "trained" else a.abstain_threshold
-    return Run(name, outcomes, records, summarize(outcomes), params)
+    return Run(name, outcomes, records, summarize(outcomes), params, sample)
 
 
 def run_gold(
@@ -186,13 +253,29 @@ def run_gold(
     path = path or gold.GOLD_FILE
     settings = settings or Settings()
     suite = gold.load(path)
-    scan = read_paths([Path(settings.corpus_dir)], max_bytes=settings.ingest.max_file_bytes)
-    articles, name, params = scan.articles, "gold", {"file": str(path)}
+    scan = read_paths([gold_corpus(settings, path)], max_bytes=settings.ingest.max_file_bytes)
+    articles, name, params, beside = scan.articles, "gold", {"file": str(path)}, None
     if distractors:
-        extra = benchmarks.load(distractors, limit=None).articles
-        articles, name, params = [*articles, *extra], "gold-distractors", params | {"distractors": len(extra)}
+        bench = benchmarks.load(distractors, limit=None)
+        articles, name, beside = [*articles, *bench.articles], "gold-distractors", bench.file
+        params |= {"distractors": len(bench.articles)}
+    items = gold_items(suite)
     engine = engine_for(f"eval-{name}", articles, settings, mode=mode, **engine_kwargs)
-    return run(engine, name, gold_items(suite), mode=mode, verify=verify, **params)
+    return run(engine, name, items, mode=mode, verify=verify, sample=gold_sample(path, items, beside), **params)
+
+
+def gold_corpus(settings: Settings, path: Path) -> Path:
+    """The repository's corpus/ for its own suite, from any directory; QA_CORPUS_DIR when set, and for
+    another suite the configured corpus (default ./corpus)."""
+    if Path(path).resolve() == gold.GOLD_FILE and "corpus_dir" not in settings.model_fields_set:
+        return gold.CORPUS_DIR
+    return Path(settings.corpus_dir)
+
+
+def gold_sample(path: Path, items: Sequence[Item], distractors: Path | None = None) -> Sample:
+    turns = [q for item in items for q in item.turns]
+    n = sum(bool(q.answers) for q in turns)
+    return Sample("gold", Path(path), n, len(turns) - n, (n, len(turns) - n), None, distractors)
 
 
 def run_benchmark(
@@ -201,12 +284,68 @@ def run_benchmark(
 ) -> Run:  # fmt: skip
     bench = benchmarks.load(name_or_path, limit=limit, seed=seed, unanswerable=unanswerable)
     engine = engine_for(f"bench-{bench.name}", bench.articles, settings, mode=mode, **engine_kwargs)
-    return run(engine, bench.name, benchmark_items(bench), mode=mode, verify=verify, limit=limit, seed=seed, unanswerable=unanswerable)
+    return run(engine, bench.name, benchmark_items(bench), mode=mode, verify=verify, sample=benchmark_sample(bench, seed),
+               limit=limit, seed=seed, unanswerable=unanswerable)  # fmt: skip
+
+
+def benchmark_sample(bench: benchmarks.Benchmark, seed: int) -> Sample:
+    n = sum(c.answerable for c in bench.cases)
+    return _sample("benchmark", bench.file, bench.available, n, len(bench.cases) - n, seed)
 
 
 # -- thresholds ------------------------------------------------------------------------------------
-def load_thresholds(path: Path | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    return tomllib.loads(Path(path or THRESHOLDS_FILE).read_text(encoding="utf-8"))
+SAMPLE_KEYS = ("file", "limit", "unanswerable", "seed", "distractors")
+
+
+def load_thresholds(path: Path | None = None) -> dict[str, dict[str, dict]]:
+    """The bounds per run; sample files (a benchmark name, or a path relative to the thresholds file)
+    come back resolved. A file that cannot be read or names no metric is one BadThresholds line."""
+    path = Path(path or THRESHOLDS_FILE)
+    try:
+        thresholds = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadThresholds(f"cannot read thresholds file {path}: {getattr(err, 'strerror', None) or err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise BadThresholds(f"thresholds file {path} is not valid TOML: {err}") from None
+    for name, table in thresholds.items():
+        check_table(name, table)
+        for key in ("file", "distractors"):
+            if key in table.get("sample", {}):
+                table["sample"][key] = str(_sample_file(table["sample"][key], path.parent))
+    return thresholds
+
+
+def _sample_file(name_or_path: str, base: Path) -> Path:
+    if name_or_path in benchmarks.FILES:
+        return benchmarks.resolve(name_or_path)[1]
+    return (base / name_or_path).resolve()
+
+
+def check_table(name: str, table: dict) -> None:
+    """Before anything runs: every bound names a metric, every sample key is known."""
+    metrics = summarize([]).values()
+    if not isinstance(table, dict):
+        raise BadThresholds(f"thresholds: {name} must be a table ([{name}.min], [{name}.max], [{name}.sample])")
+    for kind, bounds in table.items():
+        if kind == "sample":
+            _check_sample(name, bounds)
+        elif kind not in ("min", "max"):
+            raise BadThresholds(f"thresholds: {name}.{kind} is not min, max or sample")
+        else:
+            for metric, _ in _flat(bounds):
+                if metric not in metrics:
+                    raise BadThresholds(f"thresholds: {name}.{kind}.{metric} is not a metric")
+
+
+def _check_sample(name: str, spec: dict) -> None:
+    if unknown := sorted(set(spec) - set(SAMPLE_KEYS)):
+        raise BadThresholds(f"thresholds: {name}.sample.{unknown[0]} is not a sample key ({', '.join(SAMPLE_KEYS)})")
+    for key, least in (("limit", 1), ("unanswerable", 0), ("seed", 0)):
+        value = spec.get(key, least)
+        whole = isinstance(value, int) and not isinstance(value, bool) and value >= least
+        if not whole and not (value == "all" and key != "seed"):
+            allowed = f"a whole number from {least}" + ("" if key == "seed" else ' or "all"')
+            raise BadThresholds(f"thresholds: {name}.sample.{key} must be {allowed}, not {value!r}")
 
 
 def _flat(bounds: dict, prefix: str = "") -> list[tuple[str, float]]:
@@ -224,14 +363,55 @@ def failures(run: Run, thresholds: dict) -> list[str]:
     """Each metric that crosses its floor (`min`) or ceiling (`max`) for this run's name (generative
     runs are `<suite>-generative`: the extractive tables do not apply to them)."""
     limits = thresholds.get(run.name, {})
+    check_table(run.name, limits)
     values = run.metrics.values()
     out = []
     for kind, bounds in limits.items():
+        if kind == "sample":
+            continue
         for metric, bound in _flat(bounds):
-            if metric not in values:
-                raise ValueError(f"thresholds: {run.name}.{kind}.{metric} is not a metric")
             value = values[metric]
             bad = value < bound if kind == "min" else value > bound
             if bad or value != value:  # nan: the metric could not be measured
                 out.append(f"{metric} = {value:.3f}, {'below the floor' if kind == 'min' else 'above the ceiling'} {bound}")
     return out
+
+
+def expected_sample(spec: dict, ran: Sample) -> Sample:
+    """The sample a `[<run>.sample]` table names, counted against the file the run read. Omitted: every
+    question (gold) or every answerable one and no unanswerable (benchmarks), seed 0."""
+    everything = "all" if ran.kind == "gold" else 0
+    all_a, all_u = ran.available
+    limit, unanswerable = spec.get("limit", "all"), spec.get("unanswerable", everything)
+    a = all_a if limit == "all" else min(limit, all_a)
+    u = all_u if unanswerable == "all" else min(unanswerable, all_u)
+    file = Path(spec["file"]) if "file" in spec else ran.file
+    distractors = Path(spec["distractors"]) if "distractors" in spec else None
+    return _sample(ran.kind, file, ran.available, a, u, int(spec.get("seed", 0)), distractors)
+
+
+def not_applied(run: Run, thresholds: dict) -> str | None:
+    """Why this run's floors do not apply (it asked another sample than they were set for), or None.
+    A run without a `sample` table, or built by hand without a sample, is always gated."""
+    spec = thresholds.get(run.name, {}).get("sample")
+    if spec is None or run.sample is None:
+        return None
+    want, got = expected_sample(spec, run.sample), run.sample
+    if want.key() == got.key():
+        return None
+    files = want.files() != got.files()  # another file: its counts say nothing about the floors' sample
+    return f"they are set for {want.describe(with_file=files)}; this run used {got.describe(with_file=files)}"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the thresholds say about a run: the bounds it crossed, or why none were applied."""
+
+    failed: list[str]
+    skipped: str | None = None
+
+
+def gate(run: Run, thresholds: dict) -> Gate:
+    if reason := not_applied(run, thresholds):
+        return Gate([], reason)
+    return Gate(failures(run, thresholds))

@@ -4,7 +4,7 @@ server RSS at about 1,000, 10,000 and 100,000 sentences.
     python -m evals.scale [--sizes 1000 10000 100000] [--questions 200] [--json FILE]
 
 The articles are the paragraphs of ../shared/training/squad-v1.1-train.json (all 18,896 of them give
-about 100,000 sentences), taken in file order until a size is reached, written as one jsonl file and
+about 100,000 sentences), taken in file order until a size is reached, written as jsonl files and
 ingested by `qa ingest` in a cold process, the way a user would. A `qa serve` process then answers
 questions sampled (seed 0) from those paragraphs, one client at a time over HTTP; p50/p95 are the
 server's own `timings_ms.total`, and RSS is the server's peak (VmHWM) read from /proc. This measures
@@ -28,6 +28,7 @@ from evals.metrics import percentile
 
 TRAIN_FILE = Path(__file__).resolve().parents[2] / "shared" / "training" / "squad-v1.1-train.json"
 QA = [sys.executable, "-m", "qa.cli"]
+PER_FILE = 2000  # paragraphs per jsonl file: about 1.6 MB
 
 
 def paragraphs(path: Path) -> list[dict]:
@@ -106,16 +107,18 @@ def answers(env: dict[str, str], questions: list[str]) -> dict[str, float]:
 
 def measure(paras: list[dict], target: int, n_questions: int, root: Path) -> dict:
     taken, sentences = take(paras, target)
-    corpus = root / f"scale-{target}.jsonl"
-    with corpus.open("w", encoding="utf-8") as f:
-        for p in taken:
-            f.write(json.dumps({"id": p["id"], "title": p["title"], "text": p["text"]}) + "\n")
+    corpus = root / f"scale-{target}"
+    corpus.mkdir(exist_ok=True)
+    for start in range(0, len(taken), PER_FILE):  # files stay under the 5 MB a file may have
+        with (corpus / f"part-{start // PER_FILE:03d}.jsonl").open("w", encoding="utf-8") as f:
+            for p in taken[start : start + PER_FILE]:
+                f.write(json.dumps({"id": p["id"], "title": p["title"], "text": p["text"]}) + "\n")
     env = os.environ | {"QA_DATA_DIR": str(root / f"qa-{target}")}
     ingest_s = timed([*QA, "ingest", str(corpus)], env)
     reingest_s = sorted(timed([*QA, "ingest", str(corpus)], env) for _ in range(3))[1]
     pool = [q for p in taken for q in p["questions"]]
     questions = random.Random(0).sample(pool, min(n_questions, len(pool)))
-    row = {"articles": len(taken), "sentences": sentences, "ingest_s": round(ingest_s, 1),
+    row = {"target": target, "articles": len(taken), "sentences": sentences, "ingest_s": round(ingest_s, 1),
            "sentences_per_s": round(sentences / ingest_s, 1), "reingest_unchanged_s": round(reingest_s, 2)}  # fmt: skip
     row |= answers(env, questions)
     print(json.dumps(row), flush=True)
@@ -137,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         root = args.workdir or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         rows = [measure(paras, size, args.questions, root) for size in args.sizes]
+    if args.json and args.json.exists():  # keep the rows of sizes this run did not measure
+        kept = [r for r in json.loads(args.json.read_text())["rows"] if r["target"] not in args.sizes]
+        rows = sorted(kept + rows, key=lambda r: r["target"])
     report = {"cpu_count": os.cpu_count(), "rows": rows}
     print(json.dumps(report, indent=1))
     if args.json:

@@ -6,15 +6,21 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from qa.errors import BadInput, QAError
+from qa.progress import LOADING, is_terminal, plural, status
 
 EXIT_USER_ERROR = 1
+EXIT_EVAL_NOT_RUN = 2  # `qa eval`: 1 means a metric crossed its bound, so a run that could not happen is 2
+PLAIN_WIDTH = 100  # citations are wrapped to the terminal, or to this off a terminal
+QUOTE_CHARS = 240  # a longer quote is cut at a word: the answer above already holds the whole of it
 
 
 def _engine(**kwargs):
@@ -39,11 +45,39 @@ def _print_json(obj: BaseModel | list | dict) -> None:
         out.write(json.dumps([o.model_dump() if isinstance(o, BaseModel) else o for o in obj] if isinstance(obj, list) else obj) + "\n")
 
 
+def _width() -> int:
+    if not is_terminal(sys.stdout):
+        return PLAIN_WIDTH
+    return max(40, shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns)
+
+
+def _shorten(text: str, limit: int = QUOTE_CHARS) -> str:
+    """One line of `text`, at most `limit` characters; a cut ends on a word and with "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def citation_lines(c, width: int) -> list[str]:
+    """The quoted sentence first (what a reader wants to see), then the title and where it is."""
+    head = f"  [{c.id}] "
+    indent = " " * len(head)
+    place = f"({c.source}, chars {c.start}-{c.end})" + (f" {c.url}" if c.url else "")
+    where = f"{' '.join(c.title.split())} {place}" if c.title.strip() else place
+    wrap = dict(width=width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+    return textwrap.wrap(f'"{_shorten(c.quote)}"', initial_indent=head, **wrap) + textwrap.wrap(where, initial_indent=indent, **wrap)
+
+
 def _print_answer(answer) -> None:
     out = sys.stdout
     out.write(answer.answer + "\n")
+    width = _width()
     for c in answer.citations:
-        out.write(f"  [{c.id}] {c.title} ({c.source}, chars {c.start}-{c.end})\n")
+        out.write("".join(line + "\n" for line in citation_lines(c, width)))
     for u in answer.unsupported:
         out.write(f"  {'removed' if answer.verify == 'strict' else 'unverified'}: {u.text} ({u.reason})\n")
     for w in answer.warnings:
@@ -65,17 +99,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from qa.config import Settings
 
     paths = args.paths or [Settings().corpus_dir]
-    report = _library().ingest(paths, prune=args.prune, progress=sys.stderr.isatty())
+    report = _library().ingest(paths, prune=args.prune, progress=True)  # a bar on a terminal, else a line now and then
     for path, reason in report.skipped.items():
         print(f"qa: warning: skipped {path}: {reason}", file=sys.stderr)
     if args.json:
         _print_json(report)
     else:
-        dups = f", {len(report.duplicates)} duplicate" if report.duplicates else ""
+        dups = f", {plural(len(report.duplicates), 'duplicate')}" if report.duplicates else ""
         print(
             f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged{dups}, "
             f"{len(report.deleted)} deleted, {len(report.skipped)} skipped; "
-            f"{report.sentences_embedded} sentences embedded in {report.seconds:.1f}s"
+            f"{plural(report.sentences_embedded, 'sentence')} embedded in {report.seconds:.1f}s"
         )
     return EXIT_USER_ERROR if report.skipped else 0
 
@@ -94,7 +128,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.batch is not None:
         if args.batch != "-" and not Path(args.batch).is_file():
             raise QAError(f"no such file: {args.batch}")
-        engine, failed = _engine(), False
+        engine, failed = _loaded(_engine, args.mode), False
         for q in _questions(args.batch):
             try:
                 _print_json(engine.ask(q, top_k=args.top_k, mode=args.mode, verify=args.verify))
@@ -105,18 +139,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR if failed else 0
     engine = _engine()
     engine.check_question(args.question)  # refuse bad input before loading the model
-    engine.resolve_mode(args.mode)
+    engine = _loaded(lambda: engine, args.mode)
     answer = engine.ask(args.question, top_k=args.top_k, mode=args.mode, verify=args.verify)
     _print_json(answer) if args.json else _print_answer(answer)
     return 0
 
 
+def _loaded(make: Callable, mode: str | None):
+    """The engine with its models and index loaded, under a "loading model…" line on a terminal (off a
+    terminal nothing is printed: logs and pipes get only the answers)."""
+    with status(LOADING):
+        engine = make()
+        engine.resolve_mode(mode)  # generative without an LLM is refused before the model loads
+        engine.warm_up()
+    return engine
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from qa.schemas import Turn
 
-    engine = _engine()
-    engine.resolve_mode(args.mode)
-    engine.warm_up()
+    engine = _loaded(_engine, args.mode)
     history: list[Turn] = []
     print("Ask about the articles. /new starts a new conversation, /quit or Ctrl-D leaves.")
     while True:
@@ -150,8 +192,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
             _print_json(docs)
         else:
             for d in docs:
-                print(f"{d.id}\t{d.chunks} chunks\t{d.title}\t{d.source}")
-            print(f"{len(docs)} articles", file=sys.stderr)
+                print(f"{d.id}\t{plural(d.chunks, 'chunk')}\t{d.title}\t{d.source}")
+            print(plural(len(docs), "article"), file=sys.stderr)
     elif args.docs_cmd == "show":
         stored = library.document(args.id)
         _print_json(stored.article) if args.json else print(f"{stored.article.title}\n\n{stored.article.text}")
@@ -162,42 +204,66 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    report = _library(check_model=False).reindex(progress=sys.stderr.isatty())
-    print(f"re-indexed {len(report.added)} articles; {report.sentences_embedded} sentences embedded in {report.seconds:.1f}s")
+    report = _library(check_model=False).reindex(progress=True)
+    print(f"re-indexed {plural(len(report.added), 'article')}; "
+          f"{plural(report.sentences_embedded, 'sentence')} embedded in {report.seconds:.1f}s")  # fmt: skip
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from evals import report, runner
-    from qa.config import Settings
+    """Exit 0: run, and every bound met (or the bounds are for another sample); 1: a bound crossed;
+    2: the run could not happen (a bad argument or file, no LLM, the index unreachable)."""
+    try:
+        return _eval(args)
+    except QAError as err:
+        print(f"qa: error: {err}", file=sys.stderr)
+        return EXIT_EVAL_NOT_RUN
 
-    settings = Settings()
+
+def _check_eval_args(args: argparse.Namespace, benchmark_names) -> None:
     if args.limit is not None and args.limit < 1:
         raise BadInput("--limit must be at least 1")
+    if args.unanswerable < 0:
+        raise BadInput("--unanswerable must be 0 or more")
     if args.distractors and args.benchmark:
         raise BadInput("--distractors applies to the gold suite only")
     if args.verify and args.mode != "generative":
         raise BadInput("--verify applies to --mode generative only")
-    if args.benchmark and args.benchmark not in runner.benchmarks.FILES and not Path(args.benchmark).is_file():
+    if args.benchmark and args.benchmark not in benchmark_names and not Path(args.benchmark).is_file():
         raise BadInput(f"no benchmark {args.benchmark!r}: give squad2, rgb or the path of a benchmark file")
-    how = {"settings": settings, "mode": args.mode, "verify": args.verify}
+
+
+def _written(path: Path, write: Callable[[Path], None]) -> Path:
     try:
-        if args.benchmark:
-            result = runner.run_benchmark(args.benchmark, limit=args.limit, seed=args.seed, unanswerable=args.unanswerable, **how)
-        else:
-            result = runner.run_gold(path=args.gold, distractors=args.distractors, **how)
-    except runner.NoLLM as err:  # a setup problem, refused before anything is indexed or asked
-        print(f"qa: error: {err}", file=sys.stderr)
-        return 2
-    failed = runner.failures(result, runner.load_thresholds(args.thresholds))
-    print(report.table(result, failed))
+        write(path)
+    except OSError as err:
+        raise BadInput(f"cannot write {path}: {err.strerror or err}") from None
+    return path
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from evals import report, runner
+    from qa.config import Settings
+
+    settings = Settings()
+    _check_eval_args(args, runner.benchmarks.FILES)
+    thresholds = runner.load_thresholds(args.thresholds)  # a bad file is refused before the run, not after
+    how = {"settings": settings, "mode": args.mode, "verify": args.verify}
+    if args.benchmark:
+        result = runner.run_benchmark(args.benchmark, limit=args.limit, seed=args.seed, unanswerable=args.unanswerable, **how)
+    else:
+        result = runner.run_gold(path=args.gold, distractors=args.distractors, **how)
+    verdict = runner.gate(result, thresholds)
+    print(report.table(result, verdict.failed, verdict.skipped))
     if args.json:
-        report.write_json(result, args.json)
-        print(f"cases written to {args.json}")
+        print(f"cases written to {_written(args.json, lambda p: report.write_json(result, p))}")
+    if args.junit:
+        print(f"JUnit XML written to {_written(args.junit, lambda p: report.write_junit(result, p, verdict.failed, verdict.skipped))}")
     out = args.report or Path(settings.data_dir) / "reports" / f"{result.name}.md"
-    report.write_markdown(result, out, failed, command="qa eval " + " ".join(args.argv))
+    command = "qa eval " + " ".join(args.argv)
+    _written(out, lambda p: report.write_markdown(result, p, verdict.failed, command=command, skipped=verdict.skipped))
     print(f"report written to {out}")
-    return EXIT_USER_ERROR if failed else 0
+    return EXIT_USER_ERROR if verdict.failed else 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -257,7 +323,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("reindex", help="re-embed every article with the configured model")
     s.set_defaults(func=cmd_reindex)
 
-    s = sub.add_parser("eval", help="score the gold suite or a benchmark; exits 1 below a threshold")
+    s = sub.add_parser("eval", help="score the gold suite or a benchmark; exits 1 below a threshold, 2 when it cannot run")
     s.add_argument("--benchmark", metavar="NAME|PATH", help="squad2, rgb, or a file in either format")
     s.add_argument("--limit", type=int, default=None, metavar="N", help="answerable questions to sample (default: all)")
     s.add_argument("--unanswerable", type=int, default=0, metavar="N", help="squad2: also sample N unanswerable questions")
@@ -266,6 +332,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--distractors", metavar="NAME|PATH", help="gold suite with every article of this benchmark (rgb) indexed beside corpus/")
     s.add_argument("--thresholds", type=Path, default=None, metavar="FILE", help="default: evals/thresholds.toml")
     s.add_argument("--json", type=Path, metavar="FILE", help="also write the metrics and every case")
+    s.add_argument("--junit", type=Path, metavar="FILE.xml", help="also write JUnit XML: a test case per question or turn")
     s.add_argument("--report", type=Path, metavar="FILE.md", help="default: QA_DATA_DIR/reports/<run>.md")
     _add_mode_arguments(s, default="extractive", generative_help="generative: the configured LLM (QA_LLM_*) answers and "
                         "every sentence is verified; the run is named <suite>-generative")  # fmt: skip

@@ -9,8 +9,9 @@ qa/weights/embedder/README.md), so an index built by either runtime serves the o
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
@@ -18,6 +19,47 @@ from pydantic import PrivateAttr
 EMBEDDER_DIR = Path(__file__).resolve().parent / "weights" / "embedder"
 ONNX_FILE = "model.onnx"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's own limit (sentence-transformers' max_seq_length)
+
+
+@lru_cache(maxsize=1)
+def _counting_tokenizer():
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(EMBEDDER_DIR / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def count_tokens(texts: Sequence[str]) -> int:
+    """Word pieces in `texts` by the tokenizer we ship (BERT's uncased WordPiece, without [CLS]/[SEP]):
+    the `usage` the OpenAI-compatible endpoint reports."""
+    if not texts:
+        return 0
+    return sum(len(e.ids) for e in _counting_tokenizer().encode_batch(list(texts), add_special_tokens=False))
+
+
+_TRUNCATED_CHARS = 1100  # about MAX_TOKENS word pieces of English
+_ATTENTION_BUDGET = 32 * _TRUNCATED_CHARS**2  # batch x chars^2: 32 sentences cut at 256 word pieces (about 100 MB)
+
+
+def _by_attention_size(texts: list[str], lengths: list[int]) -> list[list[str]]:
+    """Split a batch so that batch x longest^2 stays bounded: attention scores grow with the square of
+    the padded length, and 64 sentences of 256 word pieces need about 200 MB per layer for them alone.
+    Lengths are in characters, a cheap stand-in for word pieces."""
+    parts: list[list[str]] = []
+    part: list[str] = []
+    longest = 0
+    for text, n in zip(texts, lengths):
+        longest_with = max(longest, n, 1)
+        if part and (len(part) + 1) * longest_with**2 > _ATTENTION_BUDGET:
+            parts.append(part)
+            part, longest_with = [], max(n, 1)
+        part.append(text)
+        longest = longest_with
+    if part:
+        parts.append(part)
+    return parts
 
 
 class OnnxEmbedding(BaseEmbedding):
@@ -52,14 +94,15 @@ class OnnxEmbedding(BaseEmbedding):
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import numpy as np
 
-        if not texts:
-            return []
-        encoded = self._tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-        }
-        return self._session.run(None, feed)[0].tolist()
+        out: list[list[float]] = []
+        for part in _by_attention_size(texts, [min(len(t), _TRUNCATED_CHARS) for t in texts]):
+            encoded = self._tokenizer.encode_batch(part)
+            feed = {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            }
+            out += self._session.run(None, feed)[0].tolist()
+        return out
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._embed([query])[0]

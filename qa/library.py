@@ -12,6 +12,7 @@ from qa.config import Settings
 from qa.errors import BadInput, NotFound, TooLarge
 from qa.index.snapshot import Index, Snapshot
 from qa.index.store import Store, StoredArticle, reachable
+from qa.ingest.parse_cache import ParseCache
 from qa.ingest.pipeline import Ingestor
 from qa.ingest.pipeline import prune as prune_missing
 from qa.ingest.readers import BadId, article_from_fields, parse_bytes, read_paths, slugify
@@ -101,7 +102,8 @@ class Library:
         return Ingestor(store=self.store, embed_model=lambda: self.embed_model, chunk_chars=self.settings.ingest.chunk_chars)
 
     def ingest(self, paths: Sequence[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
-        scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes)
+        cache = ParseCache(self.settings.data_dir / "cache" / "parsed")
+        scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes, cache=cache)
         if not scan.articles and not scan.skipped:
             raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
         with self._write_lock, reachable(), self.store.writing():

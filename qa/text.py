@@ -187,6 +187,8 @@ _INVALID_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff{_NONCHARAC
 class InvalidText(BadInput):
     """A field's text refused (by `check_text`, or as too long); `field` names the field."""
 
+    code = "invalid_text"
+
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field

@@ -20,6 +20,7 @@ from qa.engine import QAEngine
 from qa.errors import EmptyIndex, QAError
 from qa.schemas import Answer, Delta, SentenceCheck, Turn, Verified
 from qa.text import check_text
+from server.errors import INTERNAL
 from server.errors import body as error_body
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,11 @@ async def events(engine: QAEngine, q: Question) -> AsyncIterator[tuple[str, dict
             return
         answer = await ask(engine, q)
     except QAError as err:
-        yield "error", error_body(err.status, str(err))
+        yield "error", error_body(err.status, str(err), code=err.code)
         return
     except Exception as err:  # the stream has started: report it in-band, never as a broken connection
         log.exception("answering failed mid-stream")
-        yield "error", error_body(500, f"internal error ({type(err).__name__}); the server log has details")
+        yield "error", error_body(500, INTERNAL)
         return
     yield "citations", {"citations": [c.model_dump() for c in answer.citations], "abstained": answer.abstained}
     for piece in pieces(answer.answer):

@@ -21,24 +21,37 @@ log = logging.getLogger(__name__)
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
           405: "invalid_request_error", 409: "conflict_error", 413: "request_too_large", 415: "unsupported_media_type", 422: "invalid_request_error",
           500: "server_error", 503: "service_unavailable"}  # fmt: skip
+# `code` is a string, as OpenAI sends it; these are the defaults when nothing names a finer reason
+_CODES = {400: "invalid_request", 401: "invalid_api_key", 403: "cross_site_refused", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+          422: "invalid_request", 500: "internal_error", 503: "unavailable"}  # fmt: skip
+INTERNAL = "something went wrong on the server; the server log has the details"
+
+
+def code_for(status: int) -> str:
+    return _CODES.get(status, "error")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ):  # fmt: skip
         super().__init__(message)
         self.status, self.message, self.param, self.headers = status, message, param, headers
+        self.code = code or code_for(status)
 
 
-def body(status: int, message: str, param: str | None = None) -> dict:
+def body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
     return ErrorBody(
-        error=ErrorDetail(message=message, type=_TYPES.get(status, "error"), code=status, param=param)
+        error=ErrorDetail(message=message, type=_TYPES.get(status, "error"), code=code or code_for(status), param=param)
     ).model_dump()
 
 
 def error_response(
-    status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+    status: int, message: str, *, param: str | None = None, headers: dict[str, str] | None = None, code: str | None = None
 ) -> JSONResponse:
-    return JSONResponse(body(status, message, param), status_code=status, headers=headers)
+    return JSONResponse(body(status, message, param, code), status_code=status, headers=headers)
 
 
 def describe(exc: RequestValidationError) -> tuple[int, str, str | None]:
@@ -75,16 +88,16 @@ def describe(exc: RequestValidationError) -> tuple[int, str, str | None]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(QAError)
     async def _qa_error(request: Request, exc: QAError) -> JSONResponse:
-        return error_response(exc.status, str(exc), param=getattr(exc, "field", None))  # InvalidText names its field
+        return error_response(exc.status, str(exc), param=getattr(exc, "field", None), code=exc.code)  # InvalidText names its field
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, param=exc.param, headers=exc.headers)
+        return error_response(exc.status, exc.message, param=exc.param, headers=exc.headers, code=exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message, param = describe(exc)
-        return error_response(status, message, param=param)
+        return error_response(status, message, param=param, code="invalid_json" if message.startswith("malformed JSON") else None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -98,7 +111,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, f"internal error ({type(exc).__name__}); the server log has details")
+        return error_response(500, INTERNAL)  # the class and traceback go to the log, not to the reader
 
 
 # -- the OpenAPI schema lists every refusal --------------------------------------------------------

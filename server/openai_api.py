@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from qa.config import Settings
+from qa.embedding import count_tokens
 from qa.engine import QAEngine
 from qa.schemas import Turn
 from qa.text import check_text
@@ -69,9 +70,10 @@ def _conversation(req: ChatCompletionRequest) -> tuple[object, list[Turn]]:
     return talk[-1].text(), history
 
 
-def _usage(question: str, text: str) -> dict:
-    # word counts stand in for tokens: there is no tokenizer behind an extractive answer
-    prompt, completion = len(question.split()), len(text.split())
+def _usage(req: ChatCompletionRequest, answer: str) -> dict:
+    """Tokens of every message the client sent and of the answer, by the WordPiece tokenizer we ship
+    (an extractive answer has no LLM to count them; a generative one is counted the same way)."""
+    prompt, completion = count_tokens([m.text() for m in req.messages]), count_tokens([answer])
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
@@ -85,7 +87,8 @@ async def chat_completions(
 ):
     if req.model != s.server.model_id:
         raise ApiError(
-            404, f"the model {req.model!r} does not exist; this server has {s.server.model_id!r}", param="model"
+            404, f"the model {req.model!r} does not exist; this server has {s.server.model_id!r}", param="model",
+            code="model_not_found",
         )
     question, history = _conversation(req)
     q = await answering.checked(engine, s, question, history, req.top_k, req.mode, req.verify)
@@ -96,7 +99,7 @@ async def chat_completions(
         return {
             **base, "object": "chat.completion",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
-            "usage": _usage(answer.question, answer.answer), "citations": [c.model_dump() for c in answer.citations], "answer": answer.model_dump(),
+            "usage": _usage(req, answer.answer), "citations": [c.model_dump() for c in answer.citations], "answer": answer.model_dump(),
         }  # fmt: skip
 
     include_usage = bool((req.stream_options or {}).get("include_usage"))
@@ -121,7 +124,7 @@ async def chat_completions(
             elif event == "done":
                 yield chunk({}, "stop", citations=data["citations"], answer=data)
                 if include_usage:
-                    yield chunk(None, usage=_usage(data["question"], data["answer"]))
+                    yield chunk(None, usage=_usage(req, data["answer"]))
             elif event == "error":  # OpenAI clients raise on a chunk that carries `error`
                 yield answering.sse(None, data)
         yield answering.sse(None, "[DONE]")

@@ -1,27 +1,40 @@
-"""The chat page. Everything from articles and questions goes through Jinja2's autoescape (server
-side) or textContent (in chat.js); a strict Content-Security-Policy backs that up."""
+"""The chat page and the library pages. Everything from articles and questions goes through Jinja2's
+autoescape (server side) or textContent (in the scripts); a strict Content-Security-Policy backs that up.
+
+With JavaScript the chat page does everything through the JSON API (server/api.py), the library
+included (a panel, server/static/library.js). Without it, the form posts here: questions to `/`, and
+the library is a set of plain pages: `/library` lists the articles and adds one (pasted or a file),
+`/library/{id}` shows one, `/library/{id}/delete` asks before it deletes.
+
+Errors reach people as plain sentences (`plain_error`; plainError in common.js words them the same
+way); the technical detail stays in the server log."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from functools import partial
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import jinja2
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from qa.errors import BadInput, QAError
-from qa.schemas import UNVERIFIED, Answer, Citation, Turn
+from qa.library import Library
+from qa.schemas import UNVERIFIED, Answer, ArticleInfo, Citation, IngestReport, Parsed, Turn
 from qa.text import CITATION_MARKER
 from server import answering, deps
 from server.errors import ApiError
 from server.runtime import Runtime
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
 router = APIRouter(include_in_schema=False)
@@ -32,6 +45,66 @@ _SEGMENT = re.compile(CITATION_MARKER.pattern + "|" + re.escape(UNVERIFIED))
 _HISTORY = TypeAdapter(list[Turn])
 
 
+# -- words ---------------------------------------------------------------------------------------
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 passage', '2 passages', '0 articles'."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
+
+
+def size_text(n: int) -> str:
+    """A byte limit as people read it: 5000000 -> '5 MB'."""
+    for unit, scale in (("MB", 1_000_000), ("kB", 1_000)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return plural(n, "byte")
+
+
+def sentence(text: str) -> str:
+    """A server message as a sentence: capital first letter, final full stop."""
+    text = " ".join(text.split())
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+_JARGON = re.compile(r"\b[A-Za-z]*(Error|Exception)\b|Traceback")
+
+
+def plain_error(status: int, message: str = "", *, code: str | None = None, what: str = "request",
+                key_sent: bool = False, limit: int | None = None) -> str:  # fmt: skip
+    """What to tell a person about a refused or failed request. `what` is what they sent ("question",
+    "article", "file", "library"); `limit` the upload limit in bytes. Mirrors plainError in common.js."""
+    if status in (401, 403):
+        if key_sent:
+            return "That API key was not accepted. Check it and try again."
+        return "This needs the API key: enter it in the API key field and try again."
+    if status == 413:
+        if what in ("file", "article") and limit:
+            return f"That {what} is too large (the limit is {size_text(limit)})."
+        return f"That {what} is too large."
+    if status == 503:
+        if code == "index_busy" or "another process is writing" in message:
+            return "Another process is writing to the index; try again in a moment."
+        if "reachable" not in message and ("loading" in message or "not ready" in message):
+            return "The service is still starting up; try again in a moment."
+        return "The search index is not reachable; try again in a moment."
+    if status >= 500 or status <= 0:
+        return "Something went wrong on our side; try again."
+    if status == 409 and (code == "nothing_indexed" or "nothing is indexed" in message):
+        return "Nothing is indexed yet: add an article in the Library first."
+    if status == 404 and what in ("article", "library"):
+        return "That article is no longer in the library."
+    if not message.strip() or _JARGON.search(message):
+        return "That did not work; check what you entered and try again."
+    return sentence(message)
+
+
+def _error_words(err: QAError | ApiError, **kwargs) -> str:
+    message = err.message if isinstance(err, ApiError) else str(err)
+    return plain_error(err.status, message, code=getattr(err, "code", None), **kwargs)
+
+
 def safe_url(url: str | None) -> str | None:
     """Only plain http(s) links are shown. Browsers drop tabs and newlines inside a scheme
     ("java\tscript:"), so any whitespace or control character refuses the URL outright."""
@@ -40,6 +113,19 @@ def safe_url(url: str | None) -> str | None:
     return url if url.lower().startswith(("http://", "https://")) and urlparse(url).netloc else None
 
 
+def source_label(info: ArticleInfo) -> str:
+    """Where an article came from, for the list: its site, its file, or 'uploaded'."""
+    url = safe_url(info.url)
+    if url:
+        return (urlparse(url).hostname or url).removeprefix("www.")
+    return "uploaded" if info.source == "api" else info.source.replace("\\", "/").rsplit("/", 1)[-1]  # the file's name
+
+
+templates.env.filters["plural"] = plural
+templates.env.globals.update(source_label=source_label, size_text=size_text)
+
+
+# -- the chat page -------------------------------------------------------------------------------
 def segments(text: str, ids: set[int], *, flagged: bool = False) -> list[tuple[str, int | None]]:
     """Answer text as (text, None) and ("[n]", n) pieces; only markers of real citations become
     links (a quote may itself contain "[2]"). With `flagged`, "(unverified)" marks are (text, 0)."""
@@ -54,19 +140,31 @@ def segments(text: str, ids: set[int], *, flagged: bool = False) -> list[tuple[s
 def source_view(c: Citation) -> dict:
     qs, qe = c.start - c.passage_start, c.end - c.passage_start
     return {"id": c.id, "title": c.title, "url": safe_url(c.url), "published": c.published, "doc_id": c.doc_id,
-            "before": c.passage[:qs], "quote": c.passage[qs:qe], "after": c.passage[qe:]}  # fmt: skip
+            "before": c.passage[:qs], "quote": c.passage[qs:qe], "after": c.passage[qe:],
+            "whole": f"/library/{quote(c.doc_id, safe='')}?start={c.start}&end={c.end}#quote"}  # fmt: skip
 
 
 def _stats(rt: Runtime) -> dict:
     try:
         return rt.library(wait_s=30).stats()
     except QAError as err:
-        return {"error": str(err)}
+        return {"error": _error_words(err)}
+
+
+def upload_limit(rt: Runtime) -> int:
+    """The largest file the page can send: the file limit, or the request limit if that is lower."""
+    return min(rt.settings.ingest.max_file_bytes, rt.settings.server.max_body_bytes)
+
+
+def _common(rt: Runtime) -> dict:
+    return {"write_key": rt.settings.api_key is not None, "read_key": deps.reads_protected(rt.settings),
+            "max_upload": upload_limit(rt)}  # fmt: skip
 
 
 def _page(request: Request, rt: Runtime, *, turns: list[dict] | None = None, status: int = 200, question: str = "",
           history: list[Turn] | None = None, mode: str | None = None):  # fmt: skip
     context = {
+        **_common(rt),
         "stats": _stats(rt), "turns": turns or [], "question": question,
         "history_json": json.dumps([t.model_dump() for t in history or []]),
         "key_required": deps.reads_protected(rt.settings), "max_chars": rt.settings.max_question_chars,
@@ -96,18 +194,22 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
     question = question if isinstance(question, str) else ""
     mode = str(form.get("mode") or "") or None
     history: list[Turn] = []
+    key = str(form.get("api_key") or "") or deps.presented_key(request)
     try:
         try:
             history = _HISTORY.validate_json(str(form.get("history") or "[]"))
         except ValidationError as err:
             raise BadInput("the conversation history sent with the form is not valid") from err
-        key = str(form.get("api_key") or "") or deps.presented_key(request)
         if deps.reads_protected(rt.settings) and not deps.key_matches(key, rt.settings):
             raise ApiError(401, "a valid API key is required")
         engine = await run_in_threadpool(rt.engine)
         answer = await answering.ask(engine, await answering.checked(engine, rt.settings, question, history, None, mode))
     except (QAError, ApiError) as err:
-        turns, status = [{"question": question, "error": str(err)}], err.status
+        words = _error_words(err, what="question", key_sent=bool(key))
+        turns, status = [{"question": question, "error": words}], err.status
+    except Exception:  # the detail goes to the log; the page says it plainly
+        log.exception("answering a form post failed")
+        turns, status = [{"question": question, "error": plain_error(500)}], 500
     else:
         turns, status = [answer_turn(answer)], 200
         history = [*history, Turn(role="user", content=answer.question), Turn(role="assistant", content=answer.answer)]
@@ -117,3 +219,179 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
     return await run_in_threadpool(
         lambda: _page(request, rt, turns=earlier + turns, status=status, history=history, question=kept, mode=mode)
     )
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers that do not read the SVG icon the pages name, and tools, ask for this one."""
+    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+# -- the library without JavaScript --------------------------------------------------------------
+def _library_page(request: Request, rt: Runtime, view: str, *, status: int = 200, **context) -> Response:
+    context = {**_common(rt), "view": view, "banner": None, "error": None, "form": {}, **context}
+    return templates.TemplateResponse(
+        request, "library.html", context, status_code=status, headers={"Content-Security-Policy": CSP}
+    )
+
+
+def _refused_read(request: Request, rt: Runtime) -> Response | None:
+    """With protected reads the key must come with the request; a plain link cannot send it."""
+    if deps.reads_protected(rt.settings) and not deps.key_matches(deps.presented_key(request), rt.settings):
+        return _library_page(request, rt, "locked", status=401)
+    return None
+
+
+def _listing(request: Request, rt: Runtime, *, status: int = 200, **context) -> Response:
+    try:
+        docs = sorted(rt.library(wait_s=30).documents(), key=lambda i: (i.title.casefold(), i.id))
+    except QAError as err:
+        return _library_page(request, rt, "list", status=err.status, docs=[], error=_error_words(err, what="library"))
+    return _library_page(request, rt, "list", status=status, docs=docs, **context)
+
+
+@router.get("/library", response_class=HTMLResponse)
+async def library_page(request: Request, rt: Runtime = Depends(deps.runtime)):
+    if (refused := _refused_read(request, rt)) is not None:
+        return refused
+    added, deleted = request.query_params.get("added"), request.query_params.get("deleted")
+    banner = f"Deleted “{deleted}”." if deleted else None
+
+    def render() -> Response:
+        infos = rt.library(wait_s=30).infos(added.split(",")) if added else []
+        words = added_words(IngestReport(added=[i.id for i in infos]), infos) if infos else banner
+        return _listing(request, rt, banner=words, fresh=[i.id for i in infos])
+
+    return await run_in_threadpool(render)
+
+
+def added_words(report: IngestReport, infos: list[ArticleInfo], skipped: int = 0) -> str:
+    """One line on what an add did (library.js says the same)."""
+    title = {i.id: i.title for i in infos}
+    parts = []
+    if len(report.added) == 1:
+        info = next(i for i in infos if i.id == report.added[0])
+        counts = f"{plural(info.chunks, 'passage')}, {plural(info.sentences, 'sentence')}"
+        parts.append(f"Added “{info.title}”: {counts}.")
+    elif report.added:
+        parts.append(f"Added {plural(len(report.added), 'article')}.")
+    parts += [f"Updated “{title.get(i, i)}”: its new text is indexed." for i in report.updated]
+    parts += [f"“{title.get(i, i)}” is already in the library, unchanged." for i in report.unchanged]
+    parts += [f"That text is already in the library as “{title.get(s, s)}”." for s in report.duplicates.values()]
+    if skipped:
+        parts.append(f"Skipped {plural(skipped, 'record')} that could not be read.")
+    return " ".join(parts) or "Nothing new was added."
+
+
+def _fields(form) -> dict[str, str]:
+    return {k: v for k in ("title", "text", "url", "published", "api_key") if isinstance(v := form.get(k), str)}
+
+
+async def _parsed_form(form, library: Library, rt: Runtime) -> Parsed:
+    """The add form's articles: from the chosen file, else from the pasted fields."""
+    upload, fields = form.get("file"), _fields(form)
+    if isinstance(upload, UploadFile) and upload.filename:
+        data = await upload.read(rt.settings.ingest.max_file_bytes + 1)
+        return await run_in_threadpool(library.parse_upload, upload.filename, data)
+    title, text = fields.get("title", "").strip(), fields.get("text", "")
+    if not title or not text.strip():
+        raise BadInput("give the article a title and its text, or choose a file")
+    article = library.new_article(title=title, text=text, url=fields.get("url", "").strip() or None,
+                                  published=fields.get("published", "").strip() or None)  # fmt: skip
+    return Parsed(articles=[article])
+
+
+@router.post("/library", response_class=HTMLResponse)
+async def library_add(request: Request, rt: Runtime = Depends(deps.runtime)):
+    """Add an article from the form: pasted text, or a file (which wins if both are given)."""
+    form = await request.form(max_files=1, max_fields=10)
+    fields, upload = _fields(form), form.get("file")
+    what = "file" if isinstance(upload, UploadFile) and upload.filename else "article"
+    key = fields.get("api_key") or deps.presented_key(request)
+    try:
+        if rt.settings.api_key is not None and not deps.key_matches(key, rt.settings):
+            raise ApiError(401, "a valid API key is required")
+        library = await run_in_threadpool(rt.library)
+        parsed = await _parsed_form(form, library, rt)
+        report = await run_in_threadpool(library.add, parsed.articles)
+    except (QAError, ApiError) as err:
+        words = _error_words(err, what=what, key_sent=bool(fields.get("api_key")), limit=upload_limit(rt))
+        if what == "file" and err.status not in (401, 403, 413) and err.status < 500:  # say which file, and why
+            words = f"Could not add “{upload.filename}”: {words[0].lower()}{words[1:]}"
+        kept = {k: v for k, v in fields.items() if k != "api_key"}  # what was typed stays in the form
+        return await run_in_threadpool(partial(_listing, request, rt, status=err.status, error=words, form=kept))
+    except Exception:
+        log.exception("adding an article from the library form failed")
+        return await run_in_threadpool(partial(_listing, request, rt, status=500, error=plain_error(500)))
+    ids = [report.duplicates.get(a.id, a.id) for a in parsed.articles]
+    if report.added and not (report.updated or report.unchanged or report.duplicates or parsed.skipped):
+        return RedirectResponse("/library?added=" + quote(",".join(report.added)), status_code=303)
+    words = added_words(report, await run_in_threadpool(library.infos, ids), len(parsed.skipped))
+    return await run_in_threadpool(partial(_listing, request, rt, banner=words, fresh=ids))
+
+
+def _stored(rt: Runtime, doc_id: str):
+    return rt.library(wait_s=30).document(doc_id)
+
+
+async def _article_or_page(request: Request, rt: Runtime, doc_id: str):
+    """(the stored article, None), or (None, the page to answer with): refused read, unknown id, outage."""
+    if (refused := _refused_read(request, rt)) is not None:
+        return None, refused
+    try:
+        return await run_in_threadpool(_stored, rt, doc_id), None
+    except QAError as err:
+        words = _error_words(err, what="article")
+        return None, await run_in_threadpool(partial(_listing, request, rt, status=err.status, error=words))
+
+
+@router.get("/library/{doc_id}", response_class=HTMLResponse)
+async def library_article(request: Request, doc_id: str, rt: Runtime = Depends(deps.runtime)):
+    """One article's text; `?start=&end=` marks a cited quote in it."""
+    stored, page = await _article_or_page(request, rt, doc_id)
+    if page is not None:
+        return page
+    text = stored.article.text
+    try:
+        start, end = int(request.query_params.get("start", "")), int(request.query_params.get("end", ""))
+    except ValueError:
+        start = end = 0
+    parts = (text[:start], text[start:end], text[end:]) if 0 <= start < end <= len(text) else (text, "", "")
+    return _library_page(request, rt, "article", info=stored.info(), article=stored.article, parts=parts,
+                         url=safe_url(stored.article.url))  # fmt: skip
+
+
+@router.get("/library/{doc_id}/delete", response_class=HTMLResponse)
+async def library_confirm_delete(request: Request, doc_id: str, rt: Runtime = Depends(deps.runtime)):
+    """The confirmation before a delete: a plain link cannot delete anything."""
+    stored, page = await _article_or_page(request, rt, doc_id)
+    if page is not None:
+        return page
+    return _library_page(request, rt, "confirm", info=stored.info())
+
+
+@router.post("/library/{doc_id}/delete", response_class=HTMLResponse)
+async def library_delete(request: Request, doc_id: str, rt: Runtime = Depends(deps.runtime)):
+    form = await request.form(max_files=0, max_fields=3)
+    key = str(form.get("api_key") or "") or deps.presented_key(request)
+    try:
+        if rt.settings.api_key is not None and not deps.key_matches(key, rt.settings):
+            raise ApiError(401, "a valid API key is required")
+        library = await run_in_threadpool(rt.library)
+        title = (await run_in_threadpool(library.document, doc_id)).article.title
+        await run_in_threadpool(library.delete, doc_id)
+    except (QAError, ApiError) as err:
+        words = _error_words(err, what="article", key_sent=bool(form.get("api_key")))
+        if err.status in (401, 403):  # ask again, on the same confirmation
+            try:
+                info = (await run_in_threadpool(_stored, rt, doc_id)).info()
+            except QAError:
+                pass
+            else:
+                return _library_page(request, rt, "confirm", status=err.status, info=info, error=words)
+        return await run_in_threadpool(partial(_listing, request, rt, status=err.status, error=words))
+    except Exception:
+        log.exception("deleting %r from the library form failed", doc_id)
+        return await run_in_threadpool(partial(_listing, request, rt, status=500, error=plain_error(500)))
+    return RedirectResponse("/library?deleted=" + quote(title), status_code=303)

@@ -36,7 +36,7 @@ class DocumentIn(BaseModel):
 class ErrorDetail(BaseModel):
     message: str
     type: str
-    code: int
+    code: str = Field(description="Machine-readable reason, e.g. invalid_api_key, model_not_found, index_unreachable")
     param: str | None = None
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from evals import gold, report, runner
+from evals import benchmarks, gold, report, runner
 from evals.metrics import Outcome, Sentence, generated_sentences, normalize, summarize
 from evals.scripted_llm import LLMServer, Reply
 from qa.answer.verify import Claim, Verdict
@@ -59,7 +60,7 @@ def test_gold_suite_meets_its_thresholds(in_repo, embed_model):
     """The CI gate: the gold suite must stay at or above every floor in evals/thresholds.toml."""
     result = runner.run_gold(Settings(), embed_model=embed_model)
     assert result.metrics.answerable >= 40 and result.metrics.unanswerable >= 10
-    assert runner.failures(result, runner.load_thresholds()) == []
+    assert runner.gate(result, runner.load_thresholds()) == runner.Gate([])  # the whole suite: its floors apply, and hold
     # conversations are asked with the service's own earlier answers
     follow_up = next(r for r in result.records if r["id"] == "conv-leader#2")
     assert follow_up["question"] == "Where is he from?"
@@ -77,7 +78,7 @@ def test_gold_suite_with_every_rgb_snippet_beside_the_article(in_repo, embed_mod
     alone = runner.run_gold(settings, embed_model=embed_model)
     mixed = runner.run_gold(settings, embed_model=embed_model, distractors="rgb")
     assert mixed.name == "gold-distractors" and mixed.params["distractors"] > 900
-    assert runner.failures(mixed, runner.load_thresholds()) == []
+    assert runner.gate(mixed, runner.load_thresholds()) == runner.Gate([])
     # issue 11 asks for 0.02 (measured 0.013); Chroma's approximate search varies between rebuilds (issue 12)
     assert mixed.metrics.answer_accuracy >= alone.metrics.answer_accuracy - 0.04
     assert mixed.metrics.recall_at_1 >= 0.85  # the article still comes first for its own questions (0.870)
@@ -143,11 +144,157 @@ def test_benchmark_files_in_both_formats_get_their_own_collection(embed_model, c
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == []
 
 
-def test_bad_eval_arguments_are_refused(capsys):
-    assert main(["eval", "--benchmark", "no-such-benchmark"]) == 1
-    assert "no benchmark 'no-such-benchmark'" in capsys.readouterr().err
-    assert main(["eval", "--benchmark", "squad2", "--limit", "0"]) == 1
-    assert "--limit must be at least 1" in capsys.readouterr().err
+def _one_line_error(capsys, needle: str) -> None:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("qa: error: ") and needle in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--benchmark", "no-such-benchmark"], "no benchmark 'no-such-benchmark': give squad2, rgb or the path"),
+    (["--benchmark", "squad2", "--limit", "0"], "--limit must be at least 1"),
+    (["--benchmark", "squad2", "--unanswerable", "-1"], "--unanswerable must be 0 or more"),
+    (["--gold", "no-such-gold.json"], "gold suite no-such-gold.json is missing"),
+    (["--thresholds", "no-such.toml"], "cannot read thresholds file no-such.toml: No such file or directory"),
+])  # fmt: skip
+def test_an_eval_that_cannot_run_is_one_line_and_exit_2(capsys, args, needle):
+    """Exit 1 means a metric crossed its bound; a run that cannot happen is 2, refused before any indexing."""
+    assert main(["eval", *args]) == 2
+    _one_line_error(capsys, needle)
+
+
+def test_bad_files_are_one_line_and_exit_2(capsys):
+    write(Path("broken.json"), '{"data": [')
+    assert main(["eval", "--benchmark", "broken.json"]) == 2
+    _one_line_error(capsys, "benchmark file broken.json is not in SQuAD 2.0's JSON format (JSONDecodeError: ")
+    write(Path("rows.jsonl"), '{"query": "q"}\n')
+    assert main(["eval", "--benchmark", "rows.jsonl"]) == 2
+    _one_line_error(capsys, "benchmark file rows.jsonl is not in RGB's JSON-lines format (KeyError: 'answer')")
+    write(Path("bad-gold.json"), json.dumps({"cases": [{"id": "a", "question": "q", "answers": ["x"]}]}))
+    assert main(["eval", "--gold", "bad-gold.json"]) == 2
+    _one_line_error(capsys, "gold suite bad-gold.json: cases.0: Value error, a: answerable turns need the doc_id")
+    write(Path("typo.toml"), "[squad2.min]\nrecal_at_1 = 0.9\n")
+    assert main(["eval", "--gold", "bad-gold.json", "--thresholds", "typo.toml"]) == 2
+    _one_line_error(capsys, "thresholds: squad2.min.recal_at_1 is not a metric")
+    write(Path("typo.toml"), "[squad2.sample]\nlimit = 10.5\n")
+    assert main(["eval", "--thresholds", "typo.toml"]) == 2
+    _one_line_error(capsys, 'thresholds: squad2.sample.limit must be a whole number from 1 or "all", not 10.5')
+
+
+# -- the benchmarks travel with the repository -----------------------------------------------------
+def test_squad2_and_rgb_are_read_from_the_vendored_copies_from_any_directory(capsys):
+    """Tests run in tmp_path, outside the repository: what a user anywhere with a clone sees."""
+    assert not Path("evals").exists()
+    squad = benchmarks.load("squad2", limit=5, seed=0)
+    assert squad.file == Path(runner.__file__).parent / "data" / "squad-v2-dev-half.json"
+    assert len(squad.articles) == 646 and len(squad.cases) == 5 and squad.available == (2910, 3168)
+    rgb = benchmarks.load("rgb", limit=None)
+    assert rgb.file == Path(runner.__file__).parent / "data" / "rgb-en-fact.jsonl" and len(rgb.cases) == 100
+    # the CLI finds it too: it reads all 646 paragraphs, then stops before indexing them (no LLM for generative)
+    assert main(["eval", "--benchmark", "squad2", "--limit", "5", "--mode", "generative"]) == 2
+    _one_line_error(capsys, "generative mode needs an LLM")
+    readme = (benchmarks.VENDORED_DIR / "README.md").read_text(encoding="utf-8")
+    assert all(f"## {name}" in readme for name in benchmarks.FILES.values())
+    assert "CC BY-SA 4.0" in readme and "Rajpurkar" in readme and "CC BY-NC-SA 4.0" in readme and "Chen" in readme
+
+
+def test_a_missing_vendored_file_is_one_line(in_repo, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setattr(benchmarks, "DEFAULT_DIR", tmp_path / "a-clone-without-data")  # where names are looked up
+    assert main(["eval", "--benchmark", "squad2", "--limit", "5"]) == 2
+    _one_line_error(capsys, f"benchmark file {tmp_path}/a-clone-without-data/squad-v2-dev-half.json is missing")
+    assert main(["eval", "--distractors", "rgb"]) == 2
+    _one_line_error(capsys, "rgb-en-fact.jsonl is missing")
+    with pytest.raises(FileNotFoundError):  # scripts that skip a benchmark they lack still can
+        benchmarks.load("squad2", limit=5)
+
+
+# -- floors hold for the sample they were set for ---------------------------------------------------
+def _bench_run(name: str, *, limit: int | None, seed: int = 0, unanswerable: int = 0) -> runner.Run:
+    bench = benchmarks.load(name, limit=limit, seed=seed, unanswerable=unanswerable)
+    return runner.Run(bench.name, [], [], summarize([]), {}, runner.benchmark_sample(bench, seed))
+
+
+@pytest.mark.parametrize(("name", "kwargs", "reason"), [
+    ("squad2", {"limit": 1000}, None),
+    ("squad2", {"limit": 100}, "they are set for --limit 1000 --seed 0; this run used --limit 100 --seed 0"),
+    ("squad2", {"limit": 1000, "seed": 3}, "they are set for --limit 1000 --seed 0; this run used --limit 1000 --seed 3"),
+    ("squad2", {"limit": 1000, "unanswerable": 300},
+     "they are set for --limit 1000 --seed 0; this run used --limit 1000 --unanswerable 300 --seed 0"),
+    ("squad2", {"limit": None}, "they are set for --limit 1000 --seed 0; this run used all 2910 answerable questions"),
+    ("rgb", {"limit": None}, None),
+    ("rgb", {"limit": 100, "seed": 7}, None),  # every question, in another order: the same sample
+    ("rgb", {"limit": 10}, "they are set for all 100 questions; this run used --limit 10 --seed 0"),
+])  # fmt: skip
+def test_floors_apply_to_their_own_sample_only(name, kwargs, reason):
+    verdict = runner.gate(_bench_run(name, **kwargs), runner.load_thresholds())
+    assert verdict.skipped == reason
+    if reason is None:  # gated: nothing was asked here, so every floor fails
+        assert verdict.failed and all("below the floor" in f for f in verdict.failed)
+    else:
+        assert verdict.failed == []
+
+
+def test_another_sample_prints_its_metrics_says_why_and_exits_0(in_repo, embed_model, capsys):
+    assert main(["eval", "--gold", str(_tiny_gold()), "--report", "out/tiny.md"]) == 0
+    out = capsys.readouterr().out
+    reason = f"floors not applied: they are set for {gold.GOLD_FILE}; this run used tiny-gold.json"
+    assert "  answer_accuracy          1.000" in out and f"  {reason}\n" in out and "FAIL" not in out
+    assert f"Thresholds: {reason}" in Path("out/tiny.md").read_text()
+    # a thresholds file whose sample is this file gates it: exit 1 below the floor
+    write(Path("own.toml"), '[gold.sample]\nfile = "tiny-gold.json"\n\n[gold.min]\nanswer_accuracy = 1.01\n')
+    assert main(["eval", "--gold", str(_tiny_gold()), "--thresholds", "own.toml"]) == 1
+    assert "FAIL answer_accuracy = 1.000, below the floor 1.01" in capsys.readouterr().out
+
+
+# -- JUnit XML -------------------------------------------------------------------------------------
+JUNIT_CASES = [
+    {"id": "leader", "question": "Who leads ISIS-K?", "answers": ["Shahab al-Muhajir"], "doc_id": "isis-k-explainer"},
+    {"id": "wrong<&>", "question": 'Who leads ISIS-K? "<b>&amp;</b>"', "answers": ["Napoleon & <Josephine>"],
+     "doc_id": "isis-k-explainer"},
+    {"id": "should-abstain", "question": "Who leads ISIS-K?", "unanswerable": True},
+    {"id": "cake", "question": "How do I bake a sponge cake?", "unanswerable": True},
+    {"id": "conv", "doc_id": "isis-k-explainer", "turns": [
+        {"question": "Who leads ISIS-K?", "answers": ["Shahab al-Muhajir"]},
+        {"question": "Where is he from?", "answers": ["Iraq"]}]},
+]  # fmt: skip
+
+
+def test_junit_has_a_case_per_question_with_what_was_expected_and_said(in_repo, embed_model, capsys):
+    path = write(Path("junit-gold.json"), json.dumps({"cases": JUNIT_CASES}))
+    code = main(["eval", "--gold", str(path), "--junit", "out/junit.xml", "--json", "out/cases.json"])
+    captured = capsys.readouterr()
+    assert code == 0 and "JUnit XML written to out/junit.xml" in captured.out
+    assert "\r" not in captured.err and "loading" not in captured.err  # stderr is no terminal here: no bar
+    root = ET.parse("out/junit.xml").getroot()
+    suite = root.find("testsuite")
+    payload = json.loads(Path("out/cases.json").read_text())
+    testcases = suite.findall("testcase")
+    assert [t.get("name") for t in testcases] == [f"{c['id']}: {c['question']}" for c in payload["cases"]]
+    assert testcases[1].get("name") == 'wrong<&>: Who leads ISIS-K? "<b>&amp;</b>"'  # escaped in the file, intact when read
+    assert {t.get("classname") for t in testcases} == {"gold"} and suite.get("tests") == "6" == root.get("tests")
+    failures = {t.get("name").split(":")[0]: t.find("failure") for t in testcases if t.find("failure") is not None}
+    wrong = [c["id"] for c in payload["cases"] if not (c["correct"] if c["gold_answers"] else c["abstained"])]
+    assert sorted(failures) == sorted(wrong) and suite.get("failures") == str(len(wrong))
+    assert {"wrong<&>", "should-abstain"} <= set(failures) and not {"leader", "cake"} & set(failures)
+    said = next(c["answer"] for c in payload["cases"] if c["id"] == "wrong<&>")
+    assert failures["wrong<&>"].get("type") == ("false_abstention" if said == "The articles don't say." else "wrong_answer")
+    assert failures["wrong<&>"].get("message") == f"expected one of 'Napoleon & <Josephine>'; answered {said!r}"
+    assert f"answered: {said}\ncited: " in failures["wrong<&>"].text and "gold articles: isis-k-explainer" in failures["wrong<&>"].text
+    assert failures["should-abstain"].get("type") == "answered_unanswerable"  # an abstention case that answered
+    assert failures["should-abstain"].get("message").startswith("expected an abstention")
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert float(props["answer_accuracy"]) == pytest.approx(payload["metrics"]["answer_accuracy"], abs=1e-4)
+    assert props["answerable"] == "4" and props["unanswerable"] == "2" and not any(k.startswith("generation.") for k in props)
+    assert props["thresholds"].startswith("not applied: they are set for ")
+    assert float(suite.get("time")) == pytest.approx(sum(float(t.get("time")) for t in testcases), abs=0.01)
+
+
+def test_junit_is_well_formed_whatever_the_text():
+    record = {"id": "x", "question": "Is \x01 a control?", "gold_answers": ["a]]>b"], "gold_docs": ["d"],
+              "answer": "No \x0b<script>]]></script>", "abstained": False, "correct": False, "citations": [], "latency_ms": 1.0}  # fmt: skip
+    run = runner.Run("gold", [], [record], summarize([]))
+    root = ET.fromstring(ET.tostring(report.junit(run).getroot()))  # a parser refuses raw control characters
+    case = root.find("testsuite/testcase")
+    assert case.get("name") == "x: Is \\x01 a control?" and "No \\x0b<script>]]></script>" in case.find("failure").text
 
 
 # -- generative mode -------------------------------------------------------------------------------
@@ -237,7 +384,7 @@ def test_generative_eval_without_an_llm_is_refused(in_repo, capsys):
     assert captured.err == "qa: error: generative mode needs an LLM: set QA_LLM_BACKEND and QA_LLM_MODEL (see the README)\n"
     assert captured.out == ""
     assert not (Path("data") / "reports").exists()  # refused before anything was asked or written
-    assert main(["eval", "--verify", "flag", "--gold", str(_gold_subset("leader"))]) == 1
+    assert main(["eval", "--verify", "flag", "--gold", str(_gold_subset("leader"))]) == 2
     assert "--verify applies to --mode generative only" in capsys.readouterr().err
 
 

@@ -112,3 +112,41 @@ def test_bm25_follows_chroma_written_by_another_installation(chroma_server, embe
     writer.library.delete("isis-k-explainer")
     with pytest.raises(EmptyIndex):
         reader.ask("Who leads ISIS-K?")
+
+
+# -- the parse cache: unchanged files are not parsed again -----------------------------------------
+def _cache_entries(engine: QAEngine) -> list[Path]:
+    return sorted((engine.settings.data_dir / "cache" / "parsed").glob("*.json"))
+
+
+def test_an_unchanged_file_is_read_from_the_parse_cache_and_a_changed_one_is_parsed(local_engine: QAEngine, tmp_path: Path) -> None:
+    import json
+
+    feed = write(tmp_path / "feed" / "wire.jsonl", '{"id": "storm", "title": "Storm hits coast", "text": "The storm killed 12 people."}\n')
+    assert local_engine.library.ingest([feed]).added == ["storm"]
+    (entry,) = _cache_entries(local_engine)
+    record = json.loads(entry.read_text())
+    assert record["source"] == str(feed) and record["articles"][0]["id"] == "storm"
+
+    # Same bytes: what the cache holds is what is ingested (the title here proves it was not re-parsed).
+    record["articles"][0]["title"] = "Storm hits coast (from the cache)"
+    entry.write_text(json.dumps(record))
+    local_engine.library.ingest([feed])
+    assert local_engine.library.document("storm").article.title == "Storm hits coast (from the cache)"
+
+    # New bytes: parsed again, and the entry follows.
+    write(feed, '{"id": "storm", "title": "Storm hits coast", "text": "The storm killed 15 people."}\n')
+    assert local_engine.library.ingest([feed]).updated == ["storm"]
+    assert "15 people" in local_engine.library.document("storm").article.text
+    assert json.loads(entry.read_text())["articles"][0]["text"] == "The storm killed 15 people."
+
+    # A damaged entry is ignored, not trusted.
+    entry.write_text("{not json")
+    report = local_engine.library.ingest([feed])
+    assert report.unchanged == ["storm"] and local_engine.library.document("storm").article.title == "Storm hits coast"
+
+
+def test_a_refused_file_is_never_cached(local_engine: QAEngine, tmp_path: Path) -> None:
+    bad = write(tmp_path / "feed" / "bad.jsonl", "not json at all\n")
+    report = local_engine.library.ingest([bad])
+    assert report.skipped and not _cache_entries(local_engine)

@@ -62,7 +62,7 @@ def snapshot(c: TestClient, engine: QAEngine) -> tuple[list, int]:
 def assert_refused(r, status: int, *needles: str) -> dict:
     assert r.status_code == status, r.text
     error = r.json()["error"]
-    assert error["code"] == status and all(n in error["message"] for n in needles), error
+    assert re.fullmatch(r"[a-z][a-z_]+", error["code"]) and all(n in error["message"] for n in needles), error
     return error
 
 

@@ -57,12 +57,30 @@ def test_earlier_messages_are_the_history(oa: openai.OpenAI):
     assert "Iraqi" in r.choices[0].message.content
 
 
+def test_usage_counts_word_pieces_of_the_messages_and_the_answer(oa: openai.OpenAI):
+    """who / leads / isis / - / k / ? : six word pieces; the system message counts too, as OpenAI counts it."""
+    r = oa.chat.completions.create(model="news-qa", messages=[{"role": "user", "content": LEADER}])
+    assert r.usage.prompt_tokens == 6
+    words = r.choices[0].message.content.split()
+    assert len(words) <= r.usage.completion_tokens <= 3 * len(words)  # pieces, not words: "al-Muhajir" is several
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    r2 = oa.chat.completions.create(
+        model="news-qa", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": LEADER}]
+    )
+    assert r2.usage.prompt_tokens == 6 + 3  # be / brief / .
+    streamed = list(oa.chat.completions.create(model="news-qa", messages=[{"role": "user", "content": LEADER}],
+                                               stream=True, stream_options={"include_usage": True}))  # fmt: skip
+    assert streamed[-1].usage.model_dump() == r.usage.model_dump()
+
+
 def test_errors_reach_the_client_as_openai_errors(oa: openai.OpenAI):
-    with pytest.raises(openai.NotFoundError, match="does not exist"):
+    with pytest.raises(openai.NotFoundError, match="does not exist") as missing:
         oa.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": LEADER}])
+    assert missing.value.code == "model_not_found" and missing.value.param == "model"  # strings, as OpenAI sends
     with pytest.raises(openai.UnprocessableEntityError, match="an earlier message is too long"):
         oa.chat.completions.create(
             model="news-qa", messages=[{"role": "user", "content": "x" * 30_000}, {"role": "user", "content": LEADER}]
         )
-    with pytest.raises(openai.BadRequestError, match="the question is empty"):
+    with pytest.raises(openai.BadRequestError, match="the question is empty") as empty:
         oa.chat.completions.create(model="news-qa", messages=[{"role": "user", "content": " "}])
+    assert empty.value.code == "invalid_request" and empty.value.type == "invalid_request_error"

@@ -38,7 +38,7 @@ def test_without_javascript_a_form_post_answers_and_carries_the_conversation(cli
 
 def test_without_javascript_errors_and_abstentions_read_as_such(client: TestClient):
     empty = client.post("/", data={"question": "   ", "history": "[]"})
-    assert empty.status_code == 400 and 'role="alert"' in empty.text and "the question is empty" in empty.text
+    assert empty.status_code == 400 and 'role="alert"' in empty.text and "The question is empty." in empty.text
     bad = client.post("/", data={"question": "who?", "history": "{not json"})
     assert bad.status_code == 400 and "history sent with the form is not valid" in bad.text
     off = client.post("/", data={"question": "What is the boiling point of mercury?", "history": "[]"})
@@ -50,6 +50,11 @@ def test_article_markup_is_rendered_inert(local_engine: QAEngine):
         assert c.post("/api/documents", json=HOSTILE).status_code == 201
         page = c.post("/", data={"question": "What did protesters chant outside the town hall?", "history": "[]"}).text
         question = c.post("/", data={"question": "<script>window.__xss=5</script> who chanted?", "history": "[]"}).text
+        doc = c.get("/api/documents").json()[0]["id"]
+        listing, article = c.get("/library").text, c.get(f"/library/{doc}").text
+    for html in (listing, article):  # the library pages: text, never markup, and no javascript: link
+        assert "<script>window" not in html and "<img" not in html and "<b " not in html and "javascript:" not in html
+    assert "&lt;b onmouseover=&#34;window.__xss=3&#34;&gt;" in listing and "&lt;script&gt;window.__xss=1" in article
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
     assert "<script>window" not in page and "<img" not in page and "<b " not in page
     assert "javascript:" not in page  # the article's javascript: URL is not a link

@@ -58,7 +58,7 @@ def writable(local_engine: QAEngine):
 def refused(r: httpx.Response, status: int, words: str) -> None:
     assert r.status_code == status, r.text
     error = r.json()["error"]
-    assert set(error) == ERROR_KEYS and error["code"] == status and words in error["message"], error
+    assert set(error) == ERROR_KEYS and re.fullmatch(r"[a-z][a-z_]+", error["code"]) and words in error["message"], error
     assert r.headers["content-type"] == "application/json"
 
 

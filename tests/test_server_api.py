@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -146,7 +147,7 @@ def test_a_failure_after_the_stream_started_is_an_error_event(tmp_path, embed_mo
                 assert r.status_code == 200
                 got = events(r.read().decode())
     assert [e for e, _ in got] == ["error"]
-    assert got[0][1]["error"]["code"] == 503 and "not reachable; try again" in got[0][1]["error"]["message"]
+    assert got[0][1]["error"]["code"] == "index_unreachable" and "not reachable; try again" in got[0][1]["error"]["message"]
 
 
 def test_an_empty_index_is_a_409_before_any_stream(own_client: TestClient):
@@ -209,17 +210,19 @@ def test_bad_requests_get_a_4xx_and_a_clear_message(client: TestClient, path, kw
     r = client.post(path, **kwargs)
     assert r.status_code == status, r.text
     error = r.json()["error"]
-    assert message in error["message"] and error["code"] == status
+    assert message in error["message"] and re.fullmatch(r"[a-z][a-z_]+", error["code"])
 
 
 def test_unknown_ids_routes_and_methods(client: TestClient):
-    for r, status, message in [
-        (client.get("/api/documents/no-such-article"), 404, "no article with id 'no-such-article'"),
-        (client.delete("/api/documents/no-such-article"), 404, "no article with id 'no-such-article'"),
-        (client.get("/api/nothing-here"), 404, "no such endpoint"),
-        (client.put("/api/ask"), 405, "PUT is not allowed"),
+    for r, status, message, code in [
+        (client.get("/api/documents/no-such-article"), 404, "no article with id 'no-such-article'", "not_found"),
+        (client.delete("/api/documents/no-such-article"), 404, "no article with id 'no-such-article'", "not_found"),
+        (client.get("/api/nothing-here"), 404, "no such endpoint", "not_found"),
+        (client.put("/api/ask"), 405, "PUT is not allowed", "method_not_allowed"),
+        (client.post("/api/ask", content=b"{", headers={"content-type": "application/json"}), 400, "malformed JSON", "invalid_json"),
     ]:
-        assert r.status_code == status and message in r.json()["error"]["message"]
+        error = r.json()["error"]
+        assert r.status_code == status and message in error["message"] and error["code"] == code, error
 
 
 # -- documents -----------------------------------------------------------------------------------
@@ -304,6 +307,7 @@ def test_the_api_key_guards_writes_and_optionally_reads(tmp_path, embed_model):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "s3cret-ke"}):
             r = c.post("/api/documents", json=doc, headers=headers)
             assert r.status_code == 401 and "API key" in r.json()["error"]["message"]
+            assert r.json()["error"]["code"] == "invalid_api_key"  # OpenAI's code for the same refusal
         assert c.get("/api/documents").json() == []
         assert c.post("/api/documents", json=doc, headers={"Authorization": "Bearer s3cret-key"}).status_code == 201
         assert c.delete("/api/documents/volcano").status_code == 401

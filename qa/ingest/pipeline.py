@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from qa.index.store import Store, StoredArticle, sentence_id
 from qa.ingest.readers import CorpusScan
+from qa.progress import LOADING, Progress, plural, status
 from qa.schemas import Article, IngestReport
 from qa.text import layout
 
@@ -105,14 +106,18 @@ class Ingestor:
             yield group
 
     def _write(self, todo: list, report: IngestReport, *, progress: bool) -> None:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), unit="article", desc="indexing", disable=not progress, leave=False)
-        try:
+        """`progress`: a bar on a terminal, else a plain line now and then (qa.progress). It counts
+        sentences, updated per embedding batch: a group of small articles is one write."""
+        if not todo:
+            return  # nothing to embed: the model is never loaded
+        with status(LOADING, enabled=progress):
+            model = self._embed_model()
+        total = sum(len(stored.layout.sentences) for stored, _ in todo)
+        with Progress(total, f"indexing {plural(len(todo), 'article')}", "sentence", enabled=progress) as bar:
             for group in self._groups(todo):
                 nodes = {stored.id: sentence_nodes(stored) for stored, _ in group}
                 flat = [n for ns in nodes.values() for n in ns]
-                vectors = _embed_by_length(self._embed_model(), [n.text for n in flat])
+                vectors = _embed_by_length(model, [n.text for n in flat], done=bar.update)
                 for node, vector in zip(flat, vectors):
                     node.embedding = vector
                 if vectors:
@@ -121,16 +126,22 @@ class Ingestor:
                 for stored, previous in group:
                     (report.updated if previous else report.added).append(stored.id)
                 report.sentences_embedded += len(flat)
-                bar.update(len(group))
-        finally:
-            bar.close()
 
 
-def _embed_by_length(model: "BaseEmbedding", texts: list[str]) -> list[list[float]]:
+def _embed_by_length(
+    model: "BaseEmbedding", texts: list[str], done: Callable[[int], None] | None = None
+) -> list[list[float]]:  # fmt: skip
     """Embed in batches of similar length, returned in the given order: a batch is padded to its
-    longest text, so mixing a headline with a long sentence wastes most of the batch."""
+    longest text, so mixing a headline with a long sentence wastes most of the batch. Called one
+    model batch at a time (the same batches, so the same vectors) so that `done` can count them."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    vectors = model.get_text_embedding_batch([texts[i] for i in order])
+    ordered = [texts[i] for i in order]
+    step = max(1, getattr(model, "embed_batch_size", 64))
+    vectors: list[list[float]] = []
+    for k in range(0, len(ordered), step):
+        vectors += model.get_text_embedding_batch(ordered[k : k + step])
+        if done is not None:
+            done(len(ordered[k : k + step]))
     out: list[list[float]] = [[] for _ in texts]
     for i, vector in zip(order, vectors):
         out[i] = vector

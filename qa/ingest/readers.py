@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from qa.errors import BadInput, NotText, TooLarge
 from qa.ingest.cleaning import clean_text
+from qa.ingest.parse_cache import ParseCache
 from qa.schemas import FIELD_LIMITS, Article, Parsed, SkippedLine
 from qa.text import MAX_NESTING, InvalidText, check_text, json_too_deep
 
@@ -46,8 +47,9 @@ class CorpusScan(BaseModel):
 # ---------------------------------------------------------------- files and folders
 
 
-def read_paths(paths: Sequence[Path], *, max_bytes: int) -> CorpusScan:
-    """Read every supported file under `paths`; bad files are skipped with a reason, not fatal."""
+def read_paths(paths: Sequence[Path], *, max_bytes: int, cache: ParseCache | None = None) -> CorpusScan:
+    """Read every supported file under `paths`; bad files are skipped with a reason, not fatal. With a
+    `cache`, a file whose bytes were parsed before is not parsed again."""
     paths = [Path(p) for p in paths]
     for path in paths:  # checked up front so a typo does not leave a half-done ingest
         if not path.exists():
@@ -67,7 +69,7 @@ def read_paths(paths: Sequence[Path], *, max_bytes: int) -> CorpusScan:
             seen_files.add(key)
             scan.files.append(str(file))
             try:
-                parsed = _read(file, max_bytes=max_bytes)
+                parsed = _read(file, max_bytes=max_bytes, cache=cache)
             except BadInput as exc:
                 scan.skipped.append(Skipped(path=str(file), reason=str(exc)))
                 continue
@@ -107,7 +109,7 @@ def _walk(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.parts)
 
 
-def _read(path: Path, *, max_bytes: int) -> Parsed:
+def _read(path: Path, *, max_bytes: int, cache: ParseCache | None = None) -> Parsed:
     if not path.is_file():
         raise BadInput("not a regular file")
     try:
@@ -118,7 +120,14 @@ def _read(path: Path, *, max_bytes: int) -> Parsed:
             data = fh.read(max_bytes + 1)  # bounded even if the file grew since stat()
     except OSError as exc:
         raise BadInput(f"cannot read file: {exc.strerror or exc}") from exc
-    return parse_bytes(data, name=path.name, source=str(path), max_bytes=max_bytes)
+    if cache is None or len(data) > max_bytes:
+        return parse_bytes(data, name=path.name, source=str(path), max_bytes=max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
+    parsed = cache.get(str(path), digest)
+    if parsed is None:  # a refused file raises here and is never cached
+        parsed = parse_bytes(data, name=path.name, source=str(path), max_bytes=max_bytes)
+        cache.put(str(path), digest, parsed)
+    return parsed
 
 
 def parse_bytes(data: bytes, *, name: str, source: str, max_bytes: int) -> Parsed:
@@ -313,7 +322,8 @@ def _no_good_record(skipped: list[SkippedLine]) -> str:
     if not skipped:
         return "no articles in the file"
     shown = "; ".join(f"line {s.line}: {s.reason}" for s in skipped[:3])
-    more = f" (and {len(skipped) - 3} more bad lines)" if len(skipped) > 3 else ""
+    rest = len(skipped) - 3
+    more = f" (and {rest} more bad line{'s' if rest > 1 else ''})" if rest > 0 else ""
     return f"{shown}{more}; no record in the file could be read"
 
 

@@ -1,26 +1,9 @@
 // Chat page: streams answers from /api/chat/stream. Article text and questions are untrusted, so
-// everything is put in the page with textContent, never as HTML.
+// everything is put in the page with textContent, never as HTML. Uses common.js (loaded first).
 "use strict";
-document.documentElement.classList.add("js");
 
 let history = [];
 const citationsOf = new WeakMap(); // answer bubble -> its citations
-
-function el(tag, cls, text) {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function safeUrl(url) {
-  try {
-    const u = new URL(url);
-    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
-  } catch (e) {
-    return null;
-  }
-}
 
 // Parse one Server-Sent Events block into {event, data}.
 function parseEvent(block) {
@@ -68,7 +51,7 @@ function renderAnswer(bubble, answer) {
   if (removed.length) {
     const details = el("details", "removed");
     const n = removed.length;
-    details.append(el("summary", null, n + (n === 1 ? " sentence removed: not supported by its sources" : " sentences removed: not supported by their sources")));
+    details.append(el("summary", null, plural(n, "sentence") + " removed: not supported by " + (n === 1 ? "its" : "their") + " sources"));
     const list = el("ul");
     for (const u of removed) {
       const li = el("li");
@@ -95,37 +78,21 @@ function showError(bubble, message) {
   bubble.replaceChildren(el("strong", null, "Sorry, that did not work. "), document.createTextNode(message));
 }
 
-function setPanel(open) {
-  document.getElementById("source-panel").hidden = !open;
-  document.body.classList.toggle("panel-open", open);
-}
-
 function openSource(citation, fallback) {
   const body = document.getElementById("panel-body");
+  document.getElementById("panel-title").textContent = "Source";
   body.replaceChildren();
   if (citation) {
-    const h = el("h3");
-    const url = citation.url && safeUrl(citation.url);
-    if (url) {
-      const a = el("a", null, citation.title);
-      a.href = url;
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-      h.append(a);
-    } else {
-      h.textContent = citation.title;
-    }
-    body.append(h);
+    body.append(titleNode("h3", citation.title, citation.url));
     if (citation.published) body.append(el("p", "date", citation.published));
     const qs = citation.start - citation.passage_start;
     const qe = citation.end - citation.passage_start;
-    const passage = el("p", "passage");
-    passage.append(
-      document.createTextNode(citation.passage.slice(0, qs)),
-      el("mark", null, citation.passage.slice(qs, qe)),
-      document.createTextNode(citation.passage.slice(qe)),
-    );
+    const passage = markedText("passage", citation.passage, qs, qe);
     body.append(passage);
+    const whole = el("button", "button secondary whole", "Read the whole article");
+    whole.type = "button";
+    whole.addEventListener("click", () => openArticle(citation.doc_id, { start: citation.start, end: citation.end }));
+    body.append(whole);
   } else if (fallback) {
     body.append(fallback.cloneNode(true));
   }
@@ -135,6 +102,8 @@ function openSource(citation, fallback) {
   document.getElementById("panel-close").focus();
 }
 
+// One question, streamed into a new turn; false when it was refused or never reached the server
+// (the question then goes back in the box, to be sent again).
 async function ask(question) {
   const conversation = document.getElementById("conversation");
   const hint = document.getElementById("empty-hint");
@@ -148,11 +117,8 @@ async function ask(question) {
   turn.scrollIntoView({ block: "end" });
 
   const headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
-  const keyInput = document.getElementById("api-key");
-  if (keyInput && keyInput.value) {
-    headers["X-API-Key"] = keyInput.value;
-    sessionStorage.setItem("qa-key", keyInput.value);
-  }
+  const key = apiKey();
+  if (key) headers["X-API-Key"] = key;
   const modeSelect = document.getElementById("mode");
   const generative = Boolean(modeSelect && modeSelect.value === "generative");
   let res;
@@ -163,16 +129,17 @@ async function ask(question) {
     if (modeSelect) payload.mode = modeSelect.value;
     res = await fetch("/api/chat/stream", { method: "POST", headers, body: JSON.stringify(payload) });
   } catch (e) {
-    showError(bubble, "The server could not be reached. Check that it is running and try again.");
-    return;
+    showError(bubble, plainError(0));
+    return false;
   }
   if (!res.ok) {
-    let message = "The server answered " + res.status + ".";
+    let error = null;
     try {
-      message = (await res.json()).error.message;
-    } catch (e) { /* keep the status line */ }
-    showError(bubble, message);
-    return;
+      error = (await res.json()).error;
+    } catch (e) { /* not our JSON (a proxy's page): the status says enough */ }
+    showError(bubble, plainError(res.status, error, "question", Boolean(key)));
+    if (res.status === 401 || res.status === 403) focusKey();
+    return false;
   }
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
@@ -204,7 +171,7 @@ async function ask(question) {
           history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
           finished = true;
         } else if (event === "error") {
-          showError(bubble, data.error.message);
+          showError(bubble, plainError(statusOf(data.error), data.error, "question", Boolean(key)));
           finished = true;
         }
       }
@@ -225,8 +192,6 @@ document.addEventListener("DOMContentLoaded", () => {
   } catch (e) {
     history = [];
   }
-  const keyInput = document.getElementById("api-key");
-  if (keyInput) keyInput.value = sessionStorage.getItem("qa-key") || "";
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -235,10 +200,10 @@ document.addEventListener("DOMContentLoaded", () => {
     input.value = "";
     send.disabled = true;
     try {
-      await ask(question);
+      if ((await ask(question)) === false) input.value = question; // refused: keep it to send again
     } finally {
       send.disabled = false;
-      input.focus();
+      if (!document.querySelector(".needs-key:focus")) input.focus(); // unless the key is asked for
     }
   });
   input.addEventListener("keydown", (event) => {
@@ -272,7 +237,11 @@ document.addEventListener("DOMContentLoaded", () => {
 
   document.getElementById("panel-close").addEventListener("click", () => setPanel(false));
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") setPanel(false);
+    // Escape closes the reader first; the library panel (library.js) is next
+    if (event.key === "Escape" && !document.getElementById("source-panel").hidden) {
+      event.stopImmediatePropagation();
+      setPanel(false);
+    }
   });
   input.focus();
 });

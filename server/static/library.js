@@ -1,0 +1,329 @@
+// The library panel on the chat page, through the JSON API: lists the indexed articles
+// (GET /api/documents), opens one in the reader panel (GET /api/documents/{id}), adds one from pasted
+// text (POST JSON) or from files chosen or dropped (POST multipart, one at a time), and deletes one
+// after an inline confirmation (DELETE). Without JavaScript the Library link leads to the
+// server-rendered /library pages instead. Uses common.js (loaded first).
+"use strict";
+
+const library = { docs: null, busy: false };
+
+function libraryStatus(text, kind) {
+  const status = document.getElementById("library-status");
+  status.textContent = text;
+  status.className = "status-line" + (kind ? " " + kind : "");
+  if (text) status.scrollIntoView({ block: "nearest" });
+}
+
+function libraryOpen() {
+  return !document.getElementById("library-panel").hidden;
+}
+
+function setLibrary(open) {
+  const panel = document.getElementById("library-panel");
+  const toggle = document.getElementById("library-toggle");
+  panel.hidden = !open;
+  toggle.setAttribute("aria-expanded", String(open));
+  toggle.classList.toggle("active", open);
+  document.body.classList.toggle("library-open", open);
+  if (open) {
+    document.getElementById("library-title").focus();
+    loadLibrary();
+  } else {
+    toggle.focus();
+  }
+}
+
+// The header's "Answers only from 2 articles (5 passages)", kept in step with the library.
+function updateCorpus(docs) {
+  const corpus = document.getElementById("corpus");
+  if (!corpus) return; // (an error the page was served with is replaced too: the library answered)
+  if (!docs.length) {
+    corpus.textContent = "No articles yet: add one in the Library, then ask about it.";
+    return;
+  }
+  const hint = document.getElementById("empty-hint");
+  if (hint && hint.dataset.empty) {
+    hint.textContent = "Ask something the articles might answer. Follow-ups use the conversation.";
+    delete hint.dataset.empty;
+  }
+  const passages = docs.reduce((n, d) => n + d.chunks, 0);
+  const how = corpus.dataset.llm === "1" ? "checked against the passage it cites" : "quoted and cited";
+  corpus.textContent = "Answers only from " + plural(docs.length, "article") + " (" + plural(passages, "passage") +
+    "), each sentence " + how + ".";
+}
+
+async function loadLibrary(fresh) {
+  const list = document.getElementById("library-list");
+  list.setAttribute("aria-busy", "true");
+  if (library.docs === null) list.replaceChildren(el("li", "empty", "Loading the articles\u2026"));
+  const r = await callApi("/api/documents");
+  list.setAttribute("aria-busy", "false");
+  if (!r.ok) {
+    const li = el("li", "empty error-text", plainError(r.status, r.error, "library", r.keySent));
+    li.setAttribute("role", "alert");
+    list.replaceChildren(li);
+    if (r.status === 401 || r.status === 403) focusKey();
+    return;
+  }
+  library.docs = r.data;
+  renderLibrary(fresh || []);
+}
+
+function renderLibrary(fresh) {
+  const docs = [...library.docs].sort((a, b) => a.title.localeCompare(b.title, "en", { sensitivity: "base" }) || a.id.localeCompare(b.id));
+  const list = document.getElementById("library-list");
+  const passages = docs.reduce((n, d) => n + d.chunks, 0);
+  document.getElementById("library-count").textContent = docs.length
+    ? plural(docs.length, "article") + " \u00b7 " + plural(passages, "passage") : "No articles yet";
+  updateCorpus(docs);
+  const filter = document.getElementById("library-filter");
+  filter.hidden = docs.length < 6;
+  list.replaceChildren();
+  if (!docs.length) {
+    list.append(el("li", "empty", "No articles yet. Add one: paste its title and text, or drop a file here."));
+    document.getElementById("add-article").open = true;
+    return;
+  }
+  for (const info of docs) list.append(docItem(info, fresh.includes(info.id)));
+  applyFilter();
+  const first = list.querySelector(".doc.fresh");
+  if (first) first.scrollIntoView({ block: "nearest" });
+}
+
+function docItem(info, fresh) {
+  const li = el("li", "doc" + (fresh ? " fresh" : ""));
+  li.dataset.id = info.id;
+  const title = el("a", "doc-title", info.title);
+  title.href = "/library/" + encodeURIComponent(info.id); // a new tab gets the plain page
+  const remove = el("button", "link-button doc-delete", "Delete");
+  remove.type = "button";
+  remove.setAttribute("aria-label", "Delete " + quoted(info.title));
+  li.append(title, el("p", "doc-meta", docMeta(info)), remove);
+  return li;
+}
+
+function applyFilter() {
+  const query = document.getElementById("library-filter").value.trim().toLowerCase();
+  const list = document.getElementById("library-list");
+  let shown = 0;
+  for (const li of list.querySelectorAll(".doc")) {
+    const match = !query || li.textContent.toLowerCase().includes(query);
+    li.hidden = !match;
+    shown += match ? 1 : 0;
+  }
+  let none = list.querySelector(".no-match");
+  if (!shown && query) {
+    if (!none) list.append((none = el("li", "empty no-match")));
+    none.textContent = "No article matches " + quoted(query) + ".";
+  } else if (none) {
+    none.remove();
+  }
+}
+
+// -- adding --------------------------------------------------------------------------------------
+function setBusy(busy) {
+  library.busy = busy;
+  const form = document.getElementById("add-form");
+  form.setAttribute("aria-busy", String(busy));
+  for (const control of form.querySelectorAll("button, input, textarea")) control.disabled = busy;
+  document.getElementById("drop-zone").classList.toggle("busy", busy);
+}
+
+// What an add did, in one line (pages.added_words says the same).
+function addedWords(data) {
+  const report = data.report;
+  const byId = Object.fromEntries(data.documents.map((d) => [d.id, d]));
+  const title = (id) => (byId[id] ? byId[id].title : id);
+  const parts = [];
+  if (report.added.length === 1 && byId[report.added[0]]) {
+    const info = byId[report.added[0]];
+    parts.push("Added " + quoted(info.title) + ": " + plural(info.chunks, "passage") + ", " + plural(info.sentences, "sentence") + ".");
+  } else if (report.added.length) {
+    parts.push("Added " + plural(report.added.length, "article") + ".");
+  }
+  for (const id of report.updated) parts.push("Updated " + quoted(title(id)) + ": its new text is indexed.");
+  for (const id of report.unchanged) parts.push(quoted(title(id)) + " is already in the library, unchanged.");
+  for (const id of Object.values(report.duplicates)) parts.push("That text is already in the library as " + quoted(title(id)) + ".");
+  const skipped = data.skipped || [];
+  if (skipped.length) {
+    const lines = skipped.slice(0, 3).map((s) => "line " + s.line + ": " + s.reason).join("; ");
+    parts.push("Skipped " + plural(skipped.length, "record") + " (" + lines + (skipped.length > 3 ? "; \u2026" : "") + ").");
+  }
+  return parts.join(" ") || "Nothing new was added.";
+}
+
+// POST /api/documents; `label` names what is sent. {ok, words}: what to tell the person.
+async function addArticles(body, headers, label, what) {
+  setBusy(true);
+  libraryStatus("Indexing " + label + "\u2026", "busy");
+  const r = await callApi("/api/documents", { method: "POST", headers, body });
+  setBusy(false);
+  if (!r.ok) {
+    if (r.status === 401 || r.status === 403) focusKey();
+    const words = plainError(r.status, r.error, what, r.keySent);
+    // a file the server could not read: say which, in the server's words
+    const which = what === "file" && r.status >= 400 && r.status < 500 && ![401, 403, 413].includes(r.status);
+    return { ok: false, words: which ? "Could not add " + label + ": " + words[0].toLowerCase() + words.slice(1) : words };
+  }
+  await loadLibrary(r.data.documents.map((d) => d.id));
+  return { ok: true, words: addedWords(r.data) };
+}
+
+async function addPasted(form) {
+  const title = form.title.value.trim();
+  const text = form.text.value;
+  if (!title || !text.trim()) {
+    libraryStatus("Give the article a title and its text, or choose a file.", "error");
+    (title ? form.text : form.title).focus();
+    return;
+  }
+  const payload = { title, text };
+  if (form.url.value.trim()) payload.url = form.url.value.trim();
+  if (form.published.value.trim()) payload.published = form.published.value.trim();
+  const done = await addArticles(JSON.stringify(payload), { "Content-Type": "application/json" }, quoted(title), "article");
+  if (done.ok) for (const name of ["title", "text", "url", "published"]) form[name].value = "";
+  libraryStatus(done.ok ? done.words + " Ask about it in the question box." : done.words, done.ok ? "ok" : "error");
+}
+
+// Files chosen or dropped, one request each, so one bad file does not stop the others.
+async function addFiles(files) {
+  files = [...files];
+  const limit = Number(document.body.dataset.maxUpload || 0);
+  const results = [];
+  for (const [i, file] of files.entries()) {
+    const label = quoted(file.name);
+    if (limit && file.size > limit) {
+      const words = "That file is too large (the limit is " + sizeText(limit) + ").";
+      results.push({ ok: false, words: files.length > 1 ? label + ": " + words : words });
+      continue;
+    }
+    const data = new FormData();
+    data.append("file", file, file.name);
+    results.push(await addArticles(data, {}, label + (files.length > 1 ? " (" + (i + 1) + " of " + files.length + ")" : ""), "file"));
+  }
+  libraryStatus(results.map((r) => r.words).join(" "), results.every((r) => r.ok) ? "ok" : "error");
+}
+
+// -- deleting ------------------------------------------------------------------------------------
+function askDelete(li) {
+  const open = li.querySelector(".confirm");
+  if (open) return open.querySelector(".cancel").focus();
+  const info = library.docs.find((d) => d.id === li.dataset.id);
+  const box = el("div", "confirm");
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", "Confirm the deletion");
+  const sure = el("button", "button danger confirm-delete", "Delete");
+  sure.type = "button";
+  const cancel = el("button", "button secondary cancel", "Cancel");
+  cancel.type = "button";
+  box.append(el("p", null, "Delete " + quoted(info.title) + " from the library? Questions will no longer be answered from it."), sure, cancel);
+  li.append(box);
+  cancel.focus();
+}
+
+async function deleteDoc(li) {
+  const info = library.docs.find((d) => d.id === li.dataset.id);
+  for (const b of li.querySelectorAll("button")) b.disabled = true;
+  libraryStatus("Deleting " + quoted(info.title) + "\u2026", "busy");
+  const r = await callApi("/api/documents/" + encodeURIComponent(info.id), { method: "DELETE" });
+  if (!r.ok && r.status !== 404) {
+    for (const b of li.querySelectorAll("button")) b.disabled = false;
+    libraryStatus(plainError(r.status, r.error, "article", r.keySent), "error");
+    if (r.status === 401 || r.status === 403) focusKey();
+    return;
+  }
+  libraryStatus(r.ok ? "Deleted " + quoted(info.title) + "." : quoted(info.title) + " was no longer in the library.", "ok");
+  if (document.getElementById("source-panel").dataset.doc === info.id) setPanel(false);
+  await loadLibrary();
+  document.getElementById("library-title").focus();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const panel = document.getElementById("library-panel");
+  const toggle = document.getElementById("library-toggle");
+  const list = document.getElementById("library-list");
+  const form = document.getElementById("add-form");
+  const fileInput = document.getElementById("add-file");
+  const zone = document.getElementById("drop-zone");
+
+  toggle.addEventListener("click", (event) => {
+    if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return; // a new tab: the plain page
+    event.preventDefault();
+    setLibrary(!libraryOpen());
+  });
+  for (const link of document.querySelectorAll("a.open-library")) {
+    link.addEventListener("click", (event) => {
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      if (!libraryOpen()) setLibrary(true);
+    });
+  }
+  document.getElementById("library-close").addEventListener("click", () => setLibrary(false));
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !libraryOpen()) return;
+    const confirm = list.querySelector(".confirm");
+    if (confirm) {
+      const li = confirm.closest(".doc");
+      confirm.remove();
+      li.querySelector(".doc-delete").focus();
+    } else {
+      setLibrary(false);
+    }
+  });
+
+  list.addEventListener("click", (event) => {
+    const li = event.target.closest(".doc");
+    if (!li) return;
+    const title = event.target.closest(".doc-title");
+    if (title) {
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      openArticle(li.dataset.id);
+    } else if (event.target.closest(".doc-delete")) {
+      askDelete(li);
+    } else if (event.target.closest(".confirm-delete")) {
+      deleteDoc(li);
+    } else if (event.target.closest(".cancel")) {
+      li.querySelector(".confirm").remove();
+      li.querySelector(".doc-delete").focus();
+    }
+  });
+  document.getElementById("library-filter").addEventListener("input", applyFilter);
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!library.busy) addPasted(form);
+  });
+  fileInput.addEventListener("change", async () => {
+    const files = [...fileInput.files];
+    fileInput.value = "";
+    if (files.length && !library.busy) await addFiles(files);
+  });
+
+  // files dropped anywhere on the panel
+  let depth = 0;
+  panel.addEventListener("dragenter", (event) => {
+    if (!event.dataTransfer || ![...event.dataTransfer.types].includes("Files")) return;
+    depth += 1;
+    document.getElementById("add-article").open = true;
+    zone.classList.add("over");
+  });
+  panel.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) zone.classList.remove("over");
+  });
+  panel.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer || ![...event.dataTransfer.types].includes("Files")) return;
+    event.preventDefault();
+    event.stopPropagation();
+    event.dataTransfer.dropEffect = library.busy ? "none" : "copy";
+  });
+  panel.addEventListener("drop", (event) => {
+    if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    event.stopPropagation();
+    depth = 0;
+    zone.classList.remove("over");
+    if (!library.busy) addFiles(event.dataTransfer.files);
+  });
+});
