@@ -6,14 +6,12 @@ min-max-normalised scores, with a chunk's dense score taken from its best senten
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from qa.index.passages import Passage
 from qa.index.snapshot import Snapshot, chunk_node
@@ -25,11 +23,6 @@ if TYPE_CHECKING:
 
 ChunkKey = tuple[str, int]  # (content hash, chunk number)
 _TIE_MARGIN = 16  # extra sentences fetched so that ties at the cut are settled by us, not by the search
-
-
-def _cosine(similarity: float) -> float:
-    """ChromaVectorStore reports exp(-distance); with cosine space that is exp(cos - 1)."""
-    return 1.0 + math.log(max(similarity, 1e-12))
 
 
 def _minmax(values: dict[ChunkKey, float], floor: float | None = None) -> dict[ChunkKey, float]:
@@ -71,24 +64,27 @@ class HybridRetriever(BaseRetriever):
     def _dense(self, query: QueryBundle, snap: Snapshot) -> tuple[dict[ChunkKey, float], dict[str, dict[int, float]], float]:
         if query.embedding is None:
             query.embedding = self._embed_model.get_query_embedding(query.query_str)
-        # Sentences are small, so ask for several per candidate chunk.
-        result = self._vector_store.query(
-            VectorStoreQuery(query_embedding=query.embedding, similarity_top_k=self.candidates * 4 + _TIE_MARGIN)
+        # Sentences are small, so ask for several per candidate chunk. Only ids and distances: the id names
+        # the text and sentence, the snapshot has the rest; turning some 160 stored records per question into
+        # LlamaIndex nodes cost more than the search itself.
+        result = self._vector_store.client.query(
+            query_embeddings=[query.embedding], n_results=self.candidates * 4 + _TIE_MARGIN, include=["distances"]
         )
         # The same sentence in two articles ties; which of them the search returns last varies between
         # builds, so keep the first candidates * 4 in an order of our own: two builds answer alike.
-        hits = sorted(zip(result.nodes or [], result.similarities or []), key=lambda h: (-h[1], h[0].node_id))
+        hits = sorted(zip(result["ids"][0], result["distances"][0]), key=lambda h: (h[1], h[0]))
         by_chunk: dict[ChunkKey, float] = {}
         by_sentence: dict[str, dict[int, float]] = defaultdict(dict)
         floor = 1.0
-        for node, sim in hits[: self.candidates * 4]:
-            meta = node.metadata
-            if meta.get("hash") not in snap.by_hash:
+        for sid, distance in hits[: self.candidates * 4]:
+            h, j = parse_sentence_id(sid)
+            stored = snap.by_hash.get(h)
+            if stored is None or j >= len(stored.layout.sentences):
                 continue  # not committed, or already replaced
-            cos = _cosine(sim)
+            cos = 1.0 - float(distance)  # cosine space
             floor = min(floor, cos)
-            by_sentence[meta["hash"]][int(meta["sent"])] = cos
-            key = (meta["hash"], int(meta["chunk"]))
+            by_sentence[h][j] = cos
+            key = (h, stored.layout.sentences[j].chunk)
             by_chunk[key] = max(by_chunk.get(key, -1.0), cos)
         return by_chunk, by_sentence, floor
 

@@ -7,8 +7,10 @@ failure part-way loses at most that article's update and never leaves half of it
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -113,19 +115,33 @@ class Ingestor:
         with status(LOADING, enabled=progress):
             model = self._embed_model()
         total = sum(len(stored.layout.sentences) for stored, _ in todo)
-        with Progress(total, f"indexing {plural(len(todo), 'article')}", "sentence", enabled=progress) as bar:
-            for group in self._groups(todo):
-                nodes = {stored.id: sentence_nodes(stored) for stored, _ in group}
-                flat = [n for ns in nodes.values() for n in ns]
-                vectors = _embed_by_length(model, [n.text for n in flat], done=bar.update)
-                for node, vector in zip(flat, vectors):
-                    node.embedding = vector
-                if vectors:
-                    self.store.record_dim(len(vectors[0]))
-                self.store.put([(stored, nodes[stored.id], previous) for stored, previous in group])
-                for stored, previous in group:
-                    (report.updated if previous else report.added).append(stored.id)
-                report.sentences_embedded += len(flat)
+
+        def embedded(group: list) -> tuple[list, dict]:
+            nodes = {stored.id: sentence_nodes(stored) for stored, _ in group}
+            flat = [n for ns in nodes.values() for n in ns]
+            for node, vector in zip(flat, _embed_by_length(model, [n.text for n in flat], done=bar.update)):
+                node.embedding = vector
+            return group, nodes
+
+        # A pipeline: the next group is embedded (onnxruntime, which releases the GIL) while this one is
+        # written to Chroma. Groups still commit one after another, in order.
+        with Progress(total, f"indexing {plural(len(todo), 'article')}", "sentence", enabled=progress) as bar, \
+                ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:  # fmt: skip
+            pending = None
+            for upcoming in itertools.chain(self._groups(todo), [None]):
+                ready = pending.result() if pending is not None else None
+                pending = pool.submit(embedded, upcoming) if upcoming is not None else None
+                if ready is not None:
+                    self._commit(*ready, report)
+
+    def _commit(self, group: list, nodes: dict, report: IngestReport) -> None:
+        flat = [n for ns in nodes.values() for n in ns]
+        if flat:
+            self.store.record_dim(len(flat[0].embedding))
+        self.store.put([(stored, nodes[stored.id], previous) for stored, previous in group])
+        for stored, previous in group:
+            (report.updated if previous else report.added).append(stored.id)
+        report.sentences_embedded += len(flat)
 
 
 def _embed_by_length(
