@@ -77,7 +77,7 @@ async def events(engine: QAEngine, q: Question) -> AsyncIterator[tuple[str, dict
     except QAError as err:
         yield "error", error_body(err.status, str(err), code=err.code)
         return
-    except Exception as err:  # the stream has started: report it in-band, never as a broken connection
+    except Exception:  # the stream has started: report it in-band, never as a broken connection
         log.exception("answering failed mid-stream")
         yield "error", error_body(500, INTERNAL)
         return
