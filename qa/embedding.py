@@ -84,6 +84,9 @@ class OnnxEmbedding(BaseEmbedding):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads  # 0: every core
         options.log_severity_level = 3
+        # Idle threads sleep instead of spinning: the embedder and the answer model run one after the
+        # other, and one session's spinning threads would take the cores from the other.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._tokenizer = tokenizer
         self._session = onnxruntime.InferenceSession(str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from qa.config import EmbeddingSettings
 from qa.embedding import EMBEDDER_DIR, ONNX_FILE, OnnxEmbedding
 from qa.errors import BackendUnavailable
 from qa.text import layout
-from tests.support.helpers import CORPUS
+from tests.support.helpers import CORPUS, damaged_copy
 
 
 def corpus_sentences() -> list[str]:
@@ -48,13 +47,8 @@ def test_onnx_is_only_for_the_bundled_model() -> None:
 
 
 def test_a_changed_model_file_is_refused(tmp_path: Path) -> None:
-    copy = tmp_path / "embedder"
-    shutil.copytree(EMBEDDER_DIR, copy)
-    with open(copy / ONNX_FILE, "r+b") as f:
-        f.seek(-100, 2)
-        f.write(b"\0" * 8)
     with pytest.raises(OSError, match="does not match the checksum"):
-        OnnxEmbedding(copy)
+        OnnxEmbedding(damaged_copy(EMBEDDER_DIR, ONNX_FILE, tmp_path))
 
 
 def test_a_missing_runtime_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

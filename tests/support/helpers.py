@@ -70,3 +70,16 @@ def chroma_run(path: Path, *, port: int | None = None):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def damaged_copy(model_dir: Path, file: str, into: Path) -> Path:
+    """A copy of a shipped model directory with 8 bytes of `file` near its end zeroed: what a truncated
+    download or a swapped file looks like to the checksum check."""
+    import shutil
+
+    copy = into / model_dir.name
+    shutil.copytree(model_dir, copy)
+    with open(copy / file, "r+b") as f:
+        f.seek(-64, 2)
+        f.write(b"\0" * 8)
+    return copy
