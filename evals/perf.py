@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from evals import benchmarks
-from evals.live import free_port
+from evals.live import QA, qa_serve, timed
+from evals.metrics import percentile
 
-QA = [sys.executable, "-m", "qa.cli"]
 
 PLAIN_INGEST = textwrap.dedent(
     """
@@ -48,18 +48,8 @@ PLAIN_INGEST = textwrap.dedent(
 )
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-    return time.perf_counter() - started
-
-
 def median_of(runs: int, fn) -> float:
     return statistics.median(fn() for _ in range(runs))
-
-
-def pct(values: list[float], q: float) -> float:
-    return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,10 +122,10 @@ def _answers(root: Path, env: dict[str, str], questions: list[str]) -> dict[str,
             fn(q)
             out.append((time.perf_counter() - started) * 1000)
     rows = {}
-    for label, q in (("p50", 0.5), ("p95", 0.95)):
-        p = pct(plain_ms, q)
+    for label, q in (("p50", 50), ("p95", 95)):
+        p = percentile(plain_ms, q)
         for name, ms in (("one answer", ours_ms), ("one answer, answer model", model_ms)):
-            rows[f"{name}, {label} (ms)"] = {"ours": pct(ms, q), "plain": p, "ratio": pct(ms, q) / p}
+            rows[f"{name}, {label} (ms)"] = {"ours": percentile(ms, q), "plain": p, "ratio": percentile(ms, q) / p}
     return rows
 
 
@@ -155,21 +145,8 @@ def _http(env: dict[str, str], questions: list[str], clients: int = 32, repeat: 
         engine.ask(q)
     in_process = len(work) / (time.perf_counter() - started)
 
-    port = free_port()
-    server = subprocess.Popen([*QA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.2)
+    with qa_serve(env) as (url, _, _):
         httpx.post(url + "/api/ask", json={"question": questions[0]}, timeout=60)
-        errors = 0
 
         def client(chunk: list[str]) -> int:
             bad = 0
@@ -183,9 +160,6 @@ def _http(env: dict[str, str], questions: list[str], clients: int = 32, repeat: 
         with ThreadPoolExecutor(clients) as pool:
             errors = sum(pool.map(client, [work[i::clients] for i in range(clients)]))
         over_http = len(work) / (time.perf_counter() - started)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return {f"{clients} HTTP clients (questions/s)": {"ours": over_http, "in_process": in_process,
                                                       "ratio": over_http / in_process, "errors": errors, "goal": 0.8}}  # fmt: skip
 

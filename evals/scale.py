@@ -17,17 +17,15 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from evals.live import free_port
+from evals.live import QA, qa_serve, timed
 from evals.metrics import percentile
 
 TRAIN_FILE = Path(__file__).resolve().parents[2] / "shared" / "training" / "squad-v1.1-train.json"
-QA = [sys.executable, "-m", "qa.cli"]
 PER_FILE = 2000  # paragraphs per jsonl file: about 1.6 MB
 
 
@@ -54,12 +52,6 @@ def take(paras: list[dict], sentences: int) -> tuple[list[dict], int]:
     return taken, count
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-    return time.perf_counter() - started
-
-
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -70,39 +62,21 @@ def peak_rss_mb(pid: int) -> float:
 def answers(env: dict[str, str], questions: list[str]) -> dict[str, float]:
     import httpx
 
-    port = free_port()
-    server = subprocess.Popen([*QA, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        started = time.perf_counter()
-        with httpx.Client(base_url=url, timeout=120) as http:
-            while True:
-                try:
-                    if http.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None:
-                    raise RuntimeError(f"qa serve exited: {server.stderr.read().decode()[-2000:]}")
-                time.sleep(0.2)
-            ready_s = time.perf_counter() - started
-            http.post("/api/ask", json={"question": questions[0]}).raise_for_status()  # first question loads what is lazy
-            server_ms, client_ms = [], []
-            for q in questions:
-                t = time.perf_counter()
-                r = http.post("/api/ask", json={"question": q})
-                client_ms.append((time.perf_counter() - t) * 1000)
-                r.raise_for_status()
-                server_ms.append(r.json()["timings_ms"]["total"])
+    with qa_serve(env) as (url, server, ready_s), httpx.Client(base_url=url, timeout=120) as http:
+        http.post("/api/ask", json={"question": questions[0]}).raise_for_status()  # first question loads what is lazy
+        server_ms, client_ms = [], []
+        for q in questions:
+            t = time.perf_counter()
+            r = http.post("/api/ask", json={"question": q})
+            client_ms.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+            server_ms.append(r.json()["timings_ms"]["total"])
         return {
             "server_ready_s": round(ready_s, 2),
             "answer_p50_ms": round(percentile(server_ms, 50), 1), "answer_p95_ms": round(percentile(server_ms, 95), 1),
             "http_p50_ms": round(percentile(client_ms, 50), 1), "http_p95_ms": round(percentile(client_ms, 95), 1),
             "server_peak_rss_mb": round(peak_rss_mb(server.pid), 1),
         }  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def measure(paras: list[dict], target: int, n_questions: int, root: Path) -> dict:
