@@ -17,9 +17,10 @@ FALLBACK_COLUMNS = 100  # a terminal that reports no width (some containers' pty
 LOADING = "loading model…"
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """`1 article`, `2 articles`, `0 articles`."""
-    return f"{n} {word if n == 1 else many or word + 's'}"
+def plural(n: int, word: str, many: str | None = None, *, grouped: bool = False) -> str:
+    """`1 article`, `2 articles`, `0 articles`; `grouped` writes thousands as people read them (12,345)."""
+    count = f"{n:,}" if grouped else str(n)
+    return f"{count} {word if n == 1 else many or word + 's'}"
 
 
 def is_terminal(stream: IO[str]) -> bool:

@@ -125,6 +125,13 @@ def _check_strings(data: object) -> None:
             check_text(value, field)
 
 
+async def parsed_upload(upload: UploadFile, library: Library, limit: int) -> Parsed:
+    """An uploaded file's articles: read to one byte past `limit` (so a larger file is refused, not
+    cut), parsed off the event loop. The API and the library page both add files this way."""
+    data = await upload.read(limit + 1)
+    return await run_in_threadpool(library.parse_upload, upload.filename or "", data)
+
+
 async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
     kind = deps.media_type(request)
     limit = s.ingest.max_file_bytes
@@ -149,8 +156,7 @@ async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise ApiError(422, "file is required: send the article as the multipart field `file`", param="file")
-        data = await upload.read(limit + 1)
-        return library.parse_upload(upload.filename or "", data)
+        return await parsed_upload(upload, library, limit)
     raise ApiError(415, f"unsupported media type {kind or '(none)'!r}: send application/json or multipart/form-data")
 
 

@@ -26,11 +26,13 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from qa import progress
 from qa.errors import BadInput, QAError
 from qa.library import Library
 from qa.schemas import UNVERIFIED, Answer, ArticleInfo, Citation, IngestReport, Parsed, Turn
 from qa.text import CITATION_MARKER
 from server import answering, deps
+from server.api import parsed_upload
 from server.errors import ApiError
 from server.runtime import Runtime
 
@@ -47,8 +49,8 @@ _HISTORY = TypeAdapter(list[Turn])
 
 # -- words ---------------------------------------------------------------------------------------
 def plural(n: int, one: str, many: str | None = None) -> str:
-    """'1 passage', '2 passages', '0 articles'."""
-    return f"{n:,} {one if n == 1 else many or one + 's'}"
+    """'1 passage', '2 passages', '12,345 articles': the CLI's words, with thousands grouped for reading."""
+    return progress.plural(n, one, many, grouped=True)
 
 
 def size_text(n: int) -> str:
@@ -98,6 +100,17 @@ def plain_error(status: int, message: str = "", *, code: str | None = None, what
     if not message.strip() or _JARGON.search(message):
         return "That did not work; check what you entered and try again."
     return sentence(message)
+
+
+def _form_key(form, request: Request) -> str | None:
+    """The key typed into a form (a plain form cannot send a header), else one sent in the headers."""
+    return str(form.get("api_key") or "") or deps.presented_key(request)
+
+
+def _check_key(key: str | None, rt: Runtime, *, needed: bool = True) -> None:
+    """Forms' twin of deps.require_write / require_read (which read only headers)."""
+    if needed and not deps.key_matches(key, rt.settings):  # no key configured: always matches
+        raise ApiError(401, "a valid API key is required")
 
 
 def _error_words(err: QAError | ApiError, **kwargs) -> str:
@@ -194,14 +207,13 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
     question = question if isinstance(question, str) else ""
     mode = str(form.get("mode") or "") or None
     history: list[Turn] = []
-    key = str(form.get("api_key") or "") or deps.presented_key(request)
+    key = _form_key(form, request)
     try:
         try:
             history = _HISTORY.validate_json(str(form.get("history") or "[]"))
         except ValidationError as err:
             raise BadInput("the conversation history sent with the form is not valid") from err
-        if deps.reads_protected(rt.settings) and not deps.key_matches(key, rt.settings):
-            raise ApiError(401, "a valid API key is required")
+        _check_key(key, rt, needed=deps.reads_protected(rt.settings))
         engine = await run_in_threadpool(rt.engine)
         answer = await answering.ask(engine, await answering.checked(engine, rt.settings, question, history, None, mode))
     except (QAError, ApiError) as err:
@@ -292,8 +304,7 @@ async def _parsed_form(form, library: Library, rt: Runtime) -> Parsed:
     """The add form's articles: from the chosen file, else from the pasted fields."""
     upload, fields = form.get("file"), _fields(form)
     if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(rt.settings.ingest.max_file_bytes + 1)
-        return await run_in_threadpool(library.parse_upload, upload.filename, data)
+        return await parsed_upload(upload, library, rt.settings.ingest.max_file_bytes)
     title, text = fields.get("title", "").strip(), fields.get("text", "")
     if not title or not text.strip():
         raise BadInput("give the article a title and its text, or choose a file")
@@ -308,10 +319,9 @@ async def library_add(request: Request, rt: Runtime = Depends(deps.runtime)):
     form = await request.form(max_files=1, max_fields=10)
     fields, upload = _fields(form), form.get("file")
     what = "file" if isinstance(upload, UploadFile) and upload.filename else "article"
-    key = fields.get("api_key") or deps.presented_key(request)
+    key = _form_key(form, request)
     try:
-        if rt.settings.api_key is not None and not deps.key_matches(key, rt.settings):
-            raise ApiError(401, "a valid API key is required")
+        _check_key(key, rt)
         library = await run_in_threadpool(rt.library)
         parsed = await _parsed_form(form, library, rt)
         report = await run_in_threadpool(library.add, parsed.articles)
@@ -374,10 +384,9 @@ async def library_confirm_delete(request: Request, doc_id: str, rt: Runtime = De
 @router.post("/library/{doc_id}/delete", response_class=HTMLResponse)
 async def library_delete(request: Request, doc_id: str, rt: Runtime = Depends(deps.runtime)):
     form = await request.form(max_files=0, max_fields=3)
-    key = str(form.get("api_key") or "") or deps.presented_key(request)
+    key = _form_key(form, request)
     try:
-        if rt.settings.api_key is not None and not deps.key_matches(key, rt.settings):
-            raise ApiError(401, "a valid API key is required")
+        _check_key(key, rt)
         library = await run_in_threadpool(rt.library)
         title = (await run_in_threadpool(library.document, doc_id)).article.title
         await run_in_threadpool(library.delete, doc_id)
