@@ -19,7 +19,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from qa.answer.model import sha256
+from qa.backends import sha256
 from qa.embedding import EMBEDDER_DIR, MAX_TOKENS, ONNX_FILE
 
 SMALL = 1024  # initializers below this many values stay float32: biases and norms, where halving saves nothing

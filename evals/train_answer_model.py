@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.answer.model import MAX_LENGTH, MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates, sha256
+from qa.answer.model import MAX_LENGTH, MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates
+from qa.backends import sha256
 from qa.text import is_question, sentence_spans, terms
 
 TRAIN_FILE = Path(__file__).resolve().parent.parent.parent / "shared" / "training" / "squad-v1.1-train.json"

@@ -3,6 +3,8 @@ that `qa --help` is instant, and a missing package names what to install."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from functools import lru_cache
@@ -25,6 +27,22 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")  # library progress bars; ours pass `disable` explicitly
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_checksum(weights: Path, record: Path, key: str) -> None:
+    """Shipped weights are the ones their build recorded (`key` in the JSON file `record`): a truncated
+    or swapped file is refused before any model reads it."""
+    recorded = json.loads(record.read_text(encoding="utf-8"))[key]
+    if sha256(weights) != recorded:
+        raise OSError(f"{weights} does not match the checksum in {record.name}")
 
 
 def _missing(package: str, err: ImportError) -> BackendUnavailable:

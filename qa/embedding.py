@@ -8,7 +8,6 @@ qa/weights/embedder/README.md), so an index built by either runtime serves the o
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
@@ -73,11 +72,9 @@ class OnnxEmbedding(BaseEmbedding):
         import onnxruntime
         from tokenizers import Tokenizer
 
-        from qa.answer.model import sha256
+        from qa.backends import verify_checksum
 
-        recorded = json.loads((path / "export.json").read_text(encoding="utf-8"))["onnx_sha256"]
-        if sha256(path / ONNX_FILE) != recorded:
-            raise OSError(f"{path / ONNX_FILE} does not match the checksum in export.json")
+        verify_checksum(path / ONNX_FILE, path / "export.json", "onnx_sha256")
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")

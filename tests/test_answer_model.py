@@ -9,7 +9,8 @@ import socket
 import pytest
 
 from qa import backends
-from qa.answer.model import MODEL_DIR, WEIGHTS_FILE, Candidate, sha256
+from qa.answer.model import MODEL_DIR, WEIGHTS_FILE, Candidate
+from qa.backends import sha256
 from qa.config import AnswerSettings
 
 TITLE = "Who are ISIS-K? Offshoot terror group threatening to attack in Afghanistan"

@@ -4,7 +4,6 @@ on SQuAD 1.1 train only; weights, model card and checksum ship in `qa/weights/an
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 from dataclasses import dataclass
@@ -51,14 +50,6 @@ def sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class AnswerModel:
     """Loaded once per process from the shipped weights; nothing is downloaded."""
 
@@ -86,11 +77,9 @@ class AnswerModel:
 
     def check(self) -> None:
         """The weights are the ones their training recorded: a truncated or swapped file is refused."""
-        import json
+        from qa.backends import verify_checksum
 
-        recorded = json.loads((self.path / "training.json").read_text(encoding="utf-8"))["weights_sha256"]
-        if sha256(self.path / WEIGHTS_FILE) != recorded:
-            raise OSError(f"{self.path / WEIGHTS_FILE} does not match the checksum in training.json")
+        verify_checksum(self.path / WEIGHTS_FILE, self.path / "training.json", "weights_sha256")
 
     def warm_up(self) -> None:
         self.scores("warm up", [Candidate("A first call allocates what later ones reuse.")])
