@@ -42,14 +42,15 @@ _TRUNCATED_CHARS = 1100  # about MAX_TOKENS word pieces of English
 _ATTENTION_BUDGET = 32 * _TRUNCATED_CHARS**2  # batch x chars^2: 32 sentences cut at 256 word pieces (about 100 MB)
 
 
-def _by_attention_size(texts: list[str], lengths: list[int]) -> list[list[str]]:
+def _by_attention_size(texts: list[str]) -> list[list[str]]:
     """Split a batch so that batch x longest^2 stays bounded: attention scores grow with the square of
     the padded length, and 64 sentences of 256 word pieces need about 200 MB per layer for them alone.
-    Lengths are in characters, a cheap stand-in for word pieces."""
+    Lengths are in characters (up to where the model cuts), a cheap stand-in for word pieces."""
     parts: list[list[str]] = []
     part: list[str] = []
     longest = 0
-    for text, n in zip(texts, lengths):
+    for text in texts:
+        n = min(len(text), _TRUNCATED_CHARS)
         longest_with = max(longest, n, 1)
         if part and (len(part) + 1) * longest_with**2 > _ATTENTION_BUDGET:
             parts.append(part)
@@ -67,7 +68,7 @@ class OnnxEmbedding(BaseEmbedding):
     _session: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
 
-    def __init__(self, path: Path = EMBEDDER_DIR, *, batch_size: int = 64, threads: int = 0, **kwargs: Any) -> None:
+    def __init__(self, path: Path = EMBEDDER_DIR, *, batch_size: int = 64, **kwargs: Any) -> None:
         super().__init__(model_name=f"{path.name}/{ONNX_FILE}", embed_batch_size=batch_size, **kwargs)
         import onnxruntime
         from tokenizers import Tokenizer
@@ -79,7 +80,6 @@ class OnnxEmbedding(BaseEmbedding):
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads  # 0: every core
         options.log_severity_level = 3
         # Idle threads sleep instead of spinning: the embedder and the answer model run one after the
         # other, and one session's spinning threads would take the cores from the other.
@@ -95,7 +95,7 @@ class OnnxEmbedding(BaseEmbedding):
         import numpy as np
 
         out: list[list[float]] = []
-        for part in _by_attention_size(texts, [min(len(t), _TRUNCATED_CHARS) for t in texts]):
+        for part in _by_attention_size(texts):
             encoded = self._tokenizer.encode_batch(part)
             feed = {
                 "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
