@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.files import read_text
 from qa.errors import BadInput
 from qa.ingest.readers import article_from_fields, slugify
 from qa.schemas import Article
@@ -57,12 +58,7 @@ def resolve(name_or_path: str, benchmarks_dir: Path | None = None) -> tuple[str,
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BenchmarkFileError(f"benchmark file {path} is missing") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise BenchmarkFileError(f"cannot read benchmark file {path}: {getattr(err, 'strerror', None) or err}") from None
+    return read_text(path, "benchmark file", BenchmarkFileError)
 
 
 def squad2(path: Path, *, limit: int | None, seed: int = 0, unanswerable: int = 0) -> Benchmark:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from evals.files import read_text
 from qa.errors import BadInput
 
 GOLD_FILE = Path(__file__).resolve().parent / "gold.json"
@@ -66,12 +67,9 @@ class GoldSuite(BaseModel):
 
 def load(path: Path = GOLD_FILE) -> GoldSuite:
     """The suite in `path`; a file that is missing, unreadable or not a suite is one BadInput line."""
+    text = read_text(path, "gold suite")
     try:
-        return GoldSuite.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise BadInput(f"gold suite {path} is missing") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInput(f"cannot read gold suite {path}: {getattr(err, 'strerror', None) or err}") from None
+        return GoldSuite.model_validate(json.loads(text))
     except json.JSONDecodeError as err:
         raise BadInput(f"gold suite {path} is not valid JSON: {err}") from None
     except ValidationError as err:
