@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench screenshots clean
+.PHONY: install run test bench bench-paraphrase screenshots clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,13 @@ test: install
 
 bench: install
 	$(PY) -m evals.perf --json evals/reports/perf.json
+
+# The paraphrase pairs (../shared/benchmarks, not copied here: their licence is unstated): each -para figure beside its -orig one
+PARA ?= ../shared/benchmarks
+bench-paraphrase: install
+	for set in adv dev; do for form in orig para; do \
+	  $(VENV)/bin/qa eval --benchmark $(PARA)/paraphrase-squad-$$set-$$form.json --json evals/reports/paraphrase-$$set-$$form.json --report evals/reports/paraphrase-$$set-$$form.md || exit 2; \
+	done; done
 
 screenshots: install
 	$(PY) -m evals.screenshots

@@ -99,13 +99,13 @@ def embedding_model(settings: EmbeddingSettings) -> "BaseEmbedding":
 
 
 @lru_cache(maxsize=2)
-def _answer_model(path: str, int8: bool) -> "AnswerModel":
+def _answer_model(path: str) -> "AnswerModel":
     from qa.answer.model import AnswerModel
 
     try:
-        return AnswerModel(Path(path), quantize=int8)
+        return AnswerModel(Path(path))
     except ImportError as err:
-        raise _missing("transformers", err) from err
+        raise _missing("onnxruntime", err) from err
     except (OSError, ValueError, KeyError) as err:
         raise BackendUnavailable(f"cannot load the answer model from {path}: {err}") from err
 
@@ -118,7 +118,7 @@ def answer_model(settings: AnswerSettings) -> "AnswerModel | None":
         case "trained":
             from qa.answer.model import MODEL_DIR
 
-            return _answer_model(str(settings.model_path or MODEL_DIR), settings.model_int8)
+            return _answer_model(str(settings.model_path or MODEL_DIR))
 
 
 def chroma_client(settings: ChromaSettings, *, data_dir: os.PathLike[str] | str) -> "ClientAPI":

@@ -367,6 +367,20 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # the data directory cannot be written (full, read-only, no permission)
+        failed = _storage_failure(err)
+        if failed is None:
+            raise
+        print(f"qa: error: {failed}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _storage_failure(err: OSError):
+    from qa.config import Settings
+    from qa.errors import storage_error
+
+    where = Path(err.filename).parent if isinstance(err.filename, str) else Settings().data_dir
+    return storage_error(err, str(where), where)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,11 @@ class IngestSettings(BaseModel):
         1000, ge=200, le=8000, description="Target chunk size; chunks end on sentence boundaries."
     )
     max_file_bytes: int = Field(5_000_000, ge=1_000, description="Larger files are refused.")
+    max_sentence_chars: int = Field(
+        600, ge=100, le=8000,
+        description="A run of text without sentence ends is cut at words into passages of at most this many "
+        "characters, each embedded, searched and quoted on its own (the embedder reads about 256 tokens of one).",
+    )  # fmt: skip
 
 
 class RetrievalSettings(BaseModel):
@@ -90,17 +95,14 @@ class AnswerSettings(BaseModel):
         "the default: better on squad2 and at abstaining, but it can put a same-topic sentence before the answer.",
     )
     model_path: Path | None = Field(None, description="Another answer model directory; unset means the shipped one.")
-    model_int8: bool = Field(
-        True, description="Run the answer model's linear layers in int8: about twice as fast on a CPU."
-    )
     model_candidates: int = Field(
         8, ge=1, le=64, description="Sentences the answer model scores: the best by the cheap ranker."
     )
-    model_threshold: float = Field(
-        0.13, ge=0.0, le=1.0,
-        description="The answer's support (the model blended with the ranker) below which it abstains, and which a "
-        "second sentence needs. `python -m evals.calibrate` picks it on held-apart SQuAD 1.1 train articles: the "
-        "highest with at most 3% false abstention there (false abstention 0.030, abstention recall 0.187).",
+    model_threshold: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="The calibrated probability of a right answer below which the trained model abstains; unset "
+        "means the one shipped with the model (qa/weights/answer-model/abstention.json, fitted by "
+        "`python -m evals.fit_abstention` for at most 10% false abstention on held-apart SQuAD 1.1 train articles).",
     )  # fmt: skip
     abstain_threshold: float = Field(
         0.37, ge=0.0, le=1.0,
@@ -112,9 +114,11 @@ class AnswerSettings(BaseModel):
         description="Abstain when no retrieved sentence has at least this cosine similarity to the question.",
     )  # fmt: skip
     max_words: int = Field(75, ge=10, le=300, description="Words in one answer, not counting [n] markers.")
-    second_ratio: float = Field(
-        0.0, ge=0.0, le=1.0,
-        description="A second sentence is added when its support is at least this share of the best one's.",
+    second_support: float = Field(
+        0.9, ge=0.0, le=1.0,
+        description="`trained` only: a second sentence is quoted only when it answers on its own with at least this "
+        "probability (or when the first opens with a pronoun that the sentence before it resolves; that sentence then "
+        "comes first). The linear ranker always adds the next sentence that fits.",
     )  # fmt: skip
 
 

@@ -37,18 +37,8 @@ def _ms(seconds: float) -> float:
 
 
 def citations(draft: Draft) -> list[Citation]:
-    """Number the picks; consecutive sentences of one passage become one citation."""
-    out: list[Citation] = []
-    last = None
-    for pick in draft.picks:
-        p = pick.passage
-        if last is not None and last.passage is p and pick.sentence == last.sentence + 1:
-            prev = out[-1]
-            out[-1] = prev.model_copy(update={"end": pick.end, "quote": p.stored.article.text[prev.start : pick.end]})
-        else:
-            out.append(p.citation(len(out) + 1, pick.start, pick.end, pick.support))
-        last = pick
-    return out
+    """Number the picks: each citation quotes, and highlights, exactly its own sentence."""
+    return [pick.passage.citation(n, pick.start, pick.end, pick.support) for n, pick in enumerate(draft.picks, 1)]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from qa import backends
 from qa.config import Settings
 from qa.errors import BadInput, NotFound, TooLarge
 from qa.index.snapshot import Index, Snapshot
-from qa.index.store import Store, StoredArticle, reachable
+from qa.index.store import Store, StoredArticle
 from qa.ingest.parse_cache import ParseCache
 from qa.ingest.pipeline import Ingestor
 from qa.ingest.pipeline import prune as prune_missing
@@ -42,6 +42,8 @@ class Library:
             model=backends.model_label(s.embedding), search_ef=s.chroma.hnsw_search_ef,
             construction_ef=s.chroma.hnsw_construction_ef, reopen=embedded,
             lock_path=Path(s.data_dir) / "chroma" / "qa-write.lock" if embedded else None,
+            location=str(Path(s.data_dir) / "chroma") if embedded else f"the Chroma server at {s.chroma.host}:{s.chroma.port}",
+            path=Path(s.data_dir) / "chroma" if embedded else None,
         )  # fmt: skip
 
     @property
@@ -74,7 +76,7 @@ class Library:
         return [stored[i].info() for i in dict.fromkeys(ids) if i in stored]
 
     def document(self, doc_id: str) -> StoredArticle:
-        with reachable():
+        with self.store.reading():
             stored = self.snapshot().articles.get(doc_id) or self.store.get(doc_id)
         if stored is None:
             raise NotFound(f"no article with id {doc_id!r}")
@@ -99,14 +101,16 @@ class Library:
     # -- writing -----------------------------------------------------------------------------------
     def _ingestor(self) -> Ingestor:
         self.store.check_model()
-        return Ingestor(store=self.store, embed_model=lambda: self.embed_model, chunk_chars=self.settings.ingest.chunk_chars)
+        i = self.settings.ingest
+        return Ingestor(store=self.store, embed_model=lambda: self.embed_model, chunk_chars=i.chunk_chars,
+                        max_sentence_chars=i.max_sentence_chars)  # fmt: skip
 
     def ingest(self, paths: Sequence[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
         cache = ParseCache(self.settings.data_dir / "cache" / "parsed")
         scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes, cache=cache)
         if not scan.articles and not scan.skipped:
             raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
-        with self._write_lock, reachable(), self.store.writing():
+        with self._write_lock, self.store.reading(), self.store.writing():
             writes = self.store.writes
             current = {a.id: a for a in self.store.load()}  # as it is now; no BM25 built for an ingest of nothing new
             report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
@@ -120,22 +124,23 @@ class Library:
 
     def add(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
         """Index articles that did not come from files (API uploads, benchmarks)."""
-        with self._write_lock, reachable(), self.store.writing():
+        with self._write_lock, self.store.reading(), self.store.writing():
             report = self._ingestor().ingest(articles, current=self.index.refresh().articles, progress=progress)
             self.index.refresh()
         return report
 
     def delete(self, doc_id: str) -> None:
-        with self._write_lock, reachable(), self.store.writing():
+        with self._write_lock, self.store.reading(), self.store.writing():
             stored = self.store.get(doc_id)  # as it is now, not as the last snapshot saw it
             if stored is None:
                 raise NotFound(f"no article with id {doc_id!r}")
+            self.store.sweep(self.index.refresh().articles.values())  # what an earlier failed write left
             self.store.delete(stored)
             self.index.refresh()
 
     def reindex(self, *, progress: bool = False) -> IngestReport:
         """Re-embed every stored article with the configured model (after a model change)."""
-        with self._write_lock, reachable(), self.store.writing():
+        with self._write_lock, self.store.reading(), self.store.writing():
             articles = [s.article for s in self.store.load()]
             prefix = self.settings.chroma.collection
             for name in (f"{prefix}-sentences", f"{prefix}-articles"):

@@ -69,14 +69,20 @@ class ArticleInfo(BaseModel):
 class Citation(BaseModel):
     id: int = Field(description="The number used in the answer's [n] marker.")
     doc_id: str
-    title: str
+    title: str = Field(description="The article's title; a title addressed to AI systems is replaced by a note.")
     source: str
     url: str | None = None
     published: str | None = None
-    quote: str = Field(description="Exact text of the cited sentence(s): article.text[start:end].")
+    quote: str = Field(
+        description="Exact text of the cited sentence(s): article.text[start:end], with any sentence addressed to "
+        "AI systems masked (each character but whitespace replaced by \u2588; the length never changes)."
+    )
     start: int
     end: int
-    passage: str = Field(description="The retrieved chunk the quote came from.")
+    passage: str = Field(
+        description="The retrieved chunk the quote came from, article.text[passage_start:passage_end], masked like "
+        "`quote`: passage[start - passage_start : end - passage_start] is always the quote."
+    )
     passage_start: int
     passage_end: int
     score: float

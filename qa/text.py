@@ -21,6 +21,9 @@ _END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _OPENERS = "\"'\u201c\u2018([-\u2013\u2014"
 _CLOSERS = "\"'\u201d\u2019) "
+_LAST_WORD = 40  # characters looked back for the word before a full stop: longer than any abbreviation
+MAX_SENTENCE_CHARS = 600  # a run of text without sentence ends is cut into passages this long (at words)
+_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ def _is_boundary(text: str, match: re.Match[str], start: int, end: int) -> bool:
         return False
     if text[match.start()] != ".":
         return True
-    word = text[start : match.start()].rsplit(None, 1)[-1].lstrip(_OPENERS).lower()
+    # the last word only: slicing from the sentence start made a long run of "Mr. X" quadratic
+    word = text[max(start, match.start() - _LAST_WORD) : match.start()].rsplit(None, 1)[-1].lstrip(_OPENERS).lower()
     # An initial ("J.") or a known abbreviation does not end a sentence.
     return not (len(word) == 1 and word.isalpha()) and word not in _ABBREVIATIONS
 
@@ -69,18 +73,40 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentences as (start, end) offsets; paragraph breaks always end a sentence."""
+def _bounded(text: str, start: int, end: int, max_chars: int | None) -> list[tuple[int, int]]:
+    """(start, end) trimmed; longer than `max_chars`, cut into pieces of at most that many characters,
+    each ending before the last whitespace that fits (a word longer than that is cut inside)."""
+    start, end = _trim(text, start, end)
+    if max_chars is None or end - start <= max_chars:
+        return [(start, end)] if end > start else []
+    out = []
+    while end - start > max_chars:
+        limit = start + max_chars
+        cut = -1
+        for m in _WHITESPACE.finditer(text, start + 1, limit + 1):  # the last run of whitespace that fits
+            cut = m.start()
+        piece_end, next_start = (cut, cut) if cut > start else (limit, limit)
+        out.append(_trim(text, start, piece_end))
+        start, end = _trim(text, next_start, end)
+    if end > start:
+        out.append((start, end))
+    return [p for p in out if p[1] > p[0]]
+
+
+def sentence_spans(text: str, *, max_chars: int | None = None) -> list[tuple[int, int]]:
+    """Sentences as (start, end) offsets; paragraph breaks always end a sentence. With `max_chars`, a
+    sentence longer than that (a run of text without sentence ends) is cut at words into passages of at
+    most `max_chars`, so that each is embedded whole and quoted as it stands: `text[start:end]`."""
     spans: list[tuple[int, int]] = []
     for p_start, p_end in _paragraphs(text):
         start = p_start
         for m in _END.finditer(text, p_start, p_end):
             if _is_boundary(text, m, start, p_end):
-                spans.append(_trim(text, start, m.end()))
+                spans += _bounded(text, start, m.end(), max_chars)
                 start = m.end()
-        if text[start:p_end].strip():
-            spans.append(_trim(text, start, p_end))
-    return [s for s in spans if s[1] > s[0]]
+        if start < p_end and not text[start:p_end].isspace():
+            spans += _bounded(text, start, p_end, max_chars)
+    return spans
 
 
 def is_question(sentence: str) -> bool:
@@ -93,9 +119,10 @@ def is_heading(sentence: str) -> bool:
     return not sentence.rstrip(_CLOSERS).endswith((".", "!", "?", ":", ";")) and len(sentence.split()) <= 12
 
 
-def layout(text: str, *, chunk_chars: int) -> Layout:
-    """Pack whole sentences into chunks of about `chunk_chars`, preferring paragraph breaks."""
-    spans = sentence_spans(text)
+def layout(text: str, *, chunk_chars: int, max_sentence_chars: int = MAX_SENTENCE_CHARS) -> Layout:
+    """Pack whole sentences (none longer than `max_sentence_chars`) into chunks of about `chunk_chars`,
+    preferring paragraph breaks."""
+    spans = sentence_spans(text, max_chars=max_sentence_chars)
     chunks: list[tuple[int, int]] = []
     sentences: list[Sentence] = []
     first = 0
@@ -181,7 +208,10 @@ def _fold_agent(stem: str) -> str:
 MAX_NESTING = 64  # JSON bodies, jsonl records and front matter: real ones nest a few levels at most
 
 _NONCHARACTERS = "\ufdd0-\ufdef" + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
-_INVALID_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff{_NONCHARACTERS}]")
+# Control characters are C0 (but tab, newline and CR), DEL and C1 alike: U+0085 and U+009B mean as
+# little in an article as U+001B does, and a terminal or a log reads some of them as commands.
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_INVALID_TEXT = re.compile(f"[{_CONTROLS}\ud800-\udfff{_NONCHARACTERS}]")
 
 
 class InvalidText(BadInput):
@@ -198,14 +228,14 @@ def _describe(ch: str) -> str:
     cp = ord(ch)
     if 0xD800 <= cp <= 0xDFFF:
         return f"an unpaired surrogate (U+{cp:04X})"
-    if cp < 0x20:
+    if cp < 0x20 or 0x7F <= cp <= 0x9F:  # C0, DEL, C1
         return f"a {'NUL' if cp == 0 else 'control'} character (U+{cp:04X})"
     return f"a Unicode noncharacter (U+{cp:04X})"
 
 
 def check_text(value: str, field: str) -> str:
-    """`value` unchanged, or InvalidText naming `field`, the character and where it is. Refused: C0
-    controls other than tab, newline and CR; unpaired surrogates; noncharacters."""
+    """`value` unchanged, or InvalidText naming `field`, the character and where it is. Refused: control
+    characters (C0 other than tab, newline and CR; DEL; C1); unpaired surrogates; noncharacters."""
     bad = _INVALID_TEXT.search(value)
     if bad is not None:
         raise InvalidText(f"{field} contains {_describe(bad.group())} at character {bad.start() + 1}; "

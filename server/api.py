@@ -163,7 +163,7 @@ async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
 @router.post(
     "/documents", response_model=Added, status_code=201, dependencies=[Depends(deps.require_write)],
     summary="Add or update articles (JSON with title and text, or a file upload); indexed before the response",
-    openapi_extra=_UPLOAD_DOC, responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
+    openapi_extra=_UPLOAD_DOC, responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 507: {"model": ErrorBody}},
 )  # fmt: skip
 async def add_document(request: Request, response: Response, library: Library = Depends(deps.library),
                        s: Settings = Depends(deps.settings)) -> Added:  # fmt: skip
@@ -176,7 +176,7 @@ async def add_document(request: Request, response: Response, library: Library = 
 
 
 @router.delete("/documents/{doc_id}", response_model=Deleted, dependencies=[Depends(deps.require_write)],
-               summary="Delete an article", responses={404: {"model": ErrorBody}})  # fmt: skip
+               summary="Delete an article", responses={404: {"model": ErrorBody}, 507: {"model": ErrorBody}})  # fmt: skip
 async def delete_document(doc_id: str, library: Library = Depends(deps.library)) -> Deleted:
     await run_in_threadpool(library.delete, doc_id)
     return Deleted(deleted=doc_id)

@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
           405: "invalid_request_error", 409: "conflict_error", 413: "request_too_large", 415: "unsupported_media_type", 422: "invalid_request_error",
-          500: "server_error", 503: "service_unavailable"}  # fmt: skip
+          500: "server_error", 503: "service_unavailable", 507: "insufficient_storage"}  # fmt: skip
 # `code` is a string, as OpenAI sends it; these are the defaults when nothing names a finer reason
 _CODES = {400: "invalid_request", 401: "invalid_api_key", 403: "cross_site_refused", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-          422: "invalid_request", 500: "internal_error", 503: "unavailable"}  # fmt: skip
+          422: "invalid_request", 500: "internal_error", 503: "unavailable", 507: "disk_full"}  # fmt: skip
 INTERNAL = "something went wrong on the server; the server log has the details"
 
 
@@ -124,7 +124,9 @@ DESCRIPTIONS = {
     413: "The request body, or the article in it, is too large",
     415: "The body is not of a media type this endpoint reads",
     422: "The request does not have the documented shape",
-    503: "Not ready: the model and index are loading, or failed to load",
+    503: "Not ready: the model and index are loading, or failed to load; or the index cannot be written (read-only, "
+    "no permission)",
+    507: "The disk holding the index is full: nothing was written",
 }
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 _REPLACEABLE = ({"$ref": "#/components/schemas/ErrorBody"}, {"$ref": "#/components/schemas/HTTPValidationError"})

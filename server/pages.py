@@ -7,16 +7,21 @@ the library is a set of plain pages: `/library` lists the articles and adds one 
 `/library/{id}` shows one, `/library/{id}/delete` asks before it deletes.
 
 Errors reach people as plain sentences (`plain_error`; plainError in common.js words them the same
-way); the technical detail stays in the server log."""
+way); the technical detail stays in the server log. The forms are read by `read_form`, so that every
+refusal of a form post is the page's own sentence too: a body over the request limit, a form that
+cannot be parsed, a field that is not UTF-8."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
+import secrets
 from functools import partial
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, unquote_to_bytes, urlparse
 
 import jinja2
 from fastapi import APIRouter, Depends, Request
@@ -24,16 +29,18 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from qa import progress
 from qa.errors import BadInput, QAError
 from qa.library import Library
 from qa.schemas import UNVERIFIED, Answer, ArticleInfo, Citation, IngestReport, Parsed, Turn
-from qa.text import CITATION_MARKER
+from qa.text import CITATION_MARKER, InvalidText
 from server import answering, deps
 from server.api import parsed_upload
 from server.errors import ApiError
+from server.limits import BodyTooLarge
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -121,7 +128,7 @@ def _error_words(err: QAError | ApiError, **kwargs) -> str:
 def safe_url(url: str | None) -> str | None:
     """Only plain http(s) links are shown. Browsers drop tabs and newlines inside a scheme
     ("java\tscript:"), so any whitespace or control character refuses the URL outright."""
-    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if not url or any(ch.isspace() or ord(ch) < 32 or 127 <= ord(ch) <= 159 for ch in url):
         return None
     return url if url.lower().startswith(("http://", "https://")) and urlparse(url).netloc else None
 
@@ -136,6 +143,90 @@ def source_label(info: ArticleInfo) -> str:
 
 templates.env.filters["plural"] = plural
 templates.env.globals.update(source_label=source_label, size_text=size_text)
+
+
+# -- reading a form ------------------------------------------------------------------------------
+_LABELS = {"api_key": "the API key", "url": "the link", "published": "the date"}
+
+
+class FormRefused(BadInput):
+    """A form post that could not be read: too large (413) or malformed (400). `file`: whether the
+    body held a chosen file, so the page can say "that file" rather than "that article"; `fields`: the
+    text fields read before it stopped, to keep in the form."""
+
+    def __init__(self, message: str, *, status: int = 400, file: bool = False, fields: dict | None = None) -> None:
+        super().__init__(message)
+        self.status, self.file, self.fields = status, file, fields or {}
+        self.code = "too_large" if status == 413 else "invalid_request"
+
+
+def _utf8(data: bytes, field: str) -> str:
+    """A field's bytes as text (our pages are UTF-8, so browsers send that); bytes that are not UTF-8
+    are refused, never read as Latin-1 or made U+FFFD."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidText(f"{_LABELS.get(field, field)} is not valid UTF-8 (invalid byte 0x{data[exc.start]:02X} "
+                          f"at byte {exc.start + 1}); send the form as UTF-8", field) from exc  # fmt: skip
+
+
+class _Multipart(MultiPartParser):
+    """Starlette's multipart parser, but a field that is not valid text is refused (Starlette reads it
+    as Latin-1), and whether a named file had begun is kept."""
+
+    file = False
+
+    def read(self) -> dict[str, str]:
+        return {k: v for k, v in self.items if isinstance(v, str)}
+
+    def on_headers_finished(self) -> None:
+        super().on_headers_finished()
+        upload = self._current_part.file
+        self.file = self.file or bool(upload is not None and upload.filename)
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            self.items.append((part.field_name, _utf8(bytes(part.data), part.field_name)))
+        else:
+            super().on_part_end()
+
+
+class _Urlencoded(FormParser):
+    """Starlette's urlencoded parser, but %-escapes that are not UTF-8 are refused (Starlette makes
+    them U+FFFD)."""
+
+    file = False
+
+    def read(self) -> dict[str, str]:
+        return dict(self._items)
+
+    def on_field_end(self) -> None:
+        raw = bytes(self._field_value)
+        super().on_field_end()
+        name = self._items[-1][0]
+        self._items[-1] = (name, _utf8(unquote_to_bytes(raw.replace(b"+", b" ")), name))
+
+
+async def read_form(request: Request, rt: Runtime, *, max_files: int, max_fields: int) -> FormData:
+    """A browser form post's fields (and its file), or FormRefused / InvalidText: a page answers those
+    in its own words, never with the API's JSON. A field may be as large as the request (pasted text
+    up to the article limit): the body limit is what bounds memory."""
+    kind = deps.media_type(request)
+    options = {"max_fields": max_fields, "max_part_size": rt.settings.server.max_body_bytes}
+    if kind == "multipart/form-data":
+        parser: _Multipart | _Urlencoded = _Multipart(request.headers, request.stream(), max_files=max_files, **options)
+    elif kind == "application/x-www-form-urlencoded":
+        parser = _Urlencoded(request.headers, request.stream(), **options)
+    else:
+        return FormData()
+    try:
+        return await parser.parse()
+    except BodyTooLarge as exc:
+        raise FormRefused(exc.detail, status=413, file=parser.file, fields=parser.read()) from exc
+    except MultiPartException as exc:
+        message = f"the form could not be read ({exc.message.rstrip('.').replace('. ', '; ').lower()})"
+        raise FormRefused(message, file=parser.file, fields=parser.read()) from exc
 
 
 # -- the chat page -------------------------------------------------------------------------------
@@ -202,13 +293,14 @@ def answer_turn(answer: Answer) -> dict:
 @router.post("/", response_class=HTMLResponse)
 async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
     """The page without JavaScript: a plain form post returns the page with the answer in it."""
-    form = await request.form(max_files=0, max_fields=6)
-    question = form.get("question")
-    question = question if isinstance(question, str) else ""
-    mode = str(form.get("mode") or "") or None
+    question, mode, key = "", None, deps.presented_key(request)
     history: list[Turn] = []
-    key = _form_key(form, request)
     try:
+        form = await read_form(request, rt, max_files=0, max_fields=6)
+        question = form.get("question")
+        question = question if isinstance(question, str) else ""
+        mode = str(form.get("mode") or "") or None
+        key = _form_key(form, request)
         try:
             history = _HISTORY.validate_json(str(form.get("history") or "[]"))
         except ValidationError as err:
@@ -268,7 +360,7 @@ async def library_page(request: Request, rt: Runtime = Depends(deps.runtime)):
     if (refused := _refused_read(request, rt)) is not None:
         return refused
     added, deleted = request.query_params.get("added"), request.query_params.get("deleted")
-    banner = f"Deleted “{deleted}”." if deleted else None
+    banner = f"Deleted “{deleted}”." if deleted and _genuine(deleted, request.query_params.get("sig")) else None
 
     def render() -> Response:
         infos = rt.library(wait_s=30).infos(added.split(",")) if added else []
@@ -276,6 +368,20 @@ async def library_page(request: Request, rt: Runtime = Depends(deps.runtime)):
         return _listing(request, rt, banner=words, fresh=[i.id for i in infos])
 
     return await run_in_threadpool(render)
+
+
+# The "Deleted “…”." banner names a title only this process put in the link (signed with a key made at
+# start-up): a link from anywhere else, with any text in `?deleted=`, shows no banner. (Behind a load
+# balancer another server may answer the redirect: that page simply has no banner.)
+_BANNER_KEY = secrets.token_bytes(32)
+
+
+def _signed(title: str) -> str:
+    return hmac.new(_BANNER_KEY, b"deleted:" + title.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+
+def _genuine(title: str, sig: str | None) -> bool:
+    return hmac.compare_digest(_signed(title).encode(), (sig or "").encode("utf-8", "surrogatepass"))
 
 
 def added_words(report: IngestReport, infos: list[ArticleInfo], skipped: int = 0) -> str:
@@ -305,7 +411,7 @@ async def _parsed_form(form, library: Library, rt: Runtime) -> Parsed:
     upload, fields = form.get("file"), _fields(form)
     if isinstance(upload, UploadFile) and upload.filename:
         return await parsed_upload(upload, library, rt.settings.ingest.max_file_bytes)
-    title, text = fields.get("title", "").strip(), fields.get("text", "")
+    title, text = fields.get("title", "").strip(), fields.get("text", "").replace("\r\n", "\n")  # browsers send CRLF
     if not title or not text.strip():
         raise BadInput("give the article a title and its text, or choose a file")
     article = library.new_article(title=title, text=text, url=fields.get("url", "").strip() or None,
@@ -316,18 +422,22 @@ async def _parsed_form(form, library: Library, rt: Runtime) -> Parsed:
 @router.post("/library", response_class=HTMLResponse)
 async def library_add(request: Request, rt: Runtime = Depends(deps.runtime)):
     """Add an article from the form: pasted text, or a file (which wins if both are given)."""
-    form = await request.form(max_files=1, max_fields=10)
-    fields, upload = _fields(form), form.get("file")
-    what = "file" if isinstance(upload, UploadFile) and upload.filename else "article"
-    key = _form_key(form, request)
+    fields, upload, what = {}, None, "article"
     try:
-        _check_key(key, rt)
+        try:
+            form = await read_form(request, rt, max_files=1, max_fields=10)
+        except FormRefused as err:
+            fields, what = _fields(err.fields), "file" if err.file else what
+            raise
+        fields, upload = _fields(form), form.get("file")
+        what = "file" if isinstance(upload, UploadFile) and upload.filename else "article"
+        _check_key(_form_key(form, request), rt)
         library = await run_in_threadpool(rt.library)
         parsed = await _parsed_form(form, library, rt)
         report = await run_in_threadpool(library.add, parsed.articles)
     except (QAError, ApiError) as err:
         words = _error_words(err, what=what, key_sent=bool(fields.get("api_key")), limit=upload_limit(rt))
-        if what == "file" and err.status not in (401, 403, 413) and err.status < 500:  # say which file, and why
+        if upload is not None and what == "file" and err.status not in (401, 403, 413) and err.status < 500:  # which file
             words = f"Could not add “{upload.filename}”: {words[0].lower()}{words[1:]}"
         kept = {k: v for k, v in fields.items() if k != "api_key"}  # what was typed stays in the form
         return await run_in_threadpool(partial(_listing, request, rt, status=err.status, error=words, form=kept))
@@ -383,15 +493,16 @@ async def library_confirm_delete(request: Request, doc_id: str, rt: Runtime = De
 
 @router.post("/library/{doc_id}/delete", response_class=HTMLResponse)
 async def library_delete(request: Request, doc_id: str, rt: Runtime = Depends(deps.runtime)):
-    form = await request.form(max_files=0, max_fields=3)
-    key = _form_key(form, request)
+    key_sent = False
     try:
-        _check_key(key, rt)
+        form = await read_form(request, rt, max_files=0, max_fields=3)
+        key_sent = bool(form.get("api_key"))
+        _check_key(_form_key(form, request), rt)
         library = await run_in_threadpool(rt.library)
         title = (await run_in_threadpool(library.document, doc_id)).article.title
         await run_in_threadpool(library.delete, doc_id)
     except (QAError, ApiError) as err:
-        words = _error_words(err, what="article", key_sent=bool(form.get("api_key")))
+        words = _error_words(err, what="request" if isinstance(err, FormRefused) else "article", key_sent=key_sent)
         if err.status in (401, 403):  # ask again, on the same confirmation
             try:
                 info = (await run_in_threadpool(_stored, rt, doc_id)).info()
@@ -403,4 +514,4 @@ async def library_delete(request: Request, doc_id: str, rt: Runtime = Depends(de
     except Exception:
         log.exception("deleting %r from the library form failed", doc_id)
         return await run_in_threadpool(partial(_listing, request, rt, status=500, error=plain_error(500)))
-    return RedirectResponse("/library?deleted=" + quote(title), status_code=303)
+    return RedirectResponse(f"/library?deleted={quote(title)}&sig={_signed(title)}", status_code=303)

@@ -81,7 +81,10 @@ def same_origin(origin: str, host: str) -> bool:
 def refusal(method: str, headers: Headers, server: ServerSettings, local: str | None = None) -> tuple[int, str] | None:
     """(status, message) when the request must be refused, else None. `local`: the address the
     connection came in on (the ASGI scope's `server`)."""
-    host = headers.get("host", "")
+    hosts = headers.getlist("host")
+    if len(hosts) > 1:  # RFC 9112 3.2: answered with 400; which one a proxy or a check read is anyone's guess
+        return 400, f"the request has {len(hosts)} Host headers; send exactly one"
+    host = hosts[0] if hosts else ""
     parsed = split_host(host)
     if parsed is None or not host_allowed(parsed[0], server.trusted_hosts(), local):
         shown = repr(host) if host else "(none)"
@@ -119,9 +122,9 @@ def _with_headers(raw: list[tuple[bytes, bytes]], csp: str) -> list[tuple[bytes,
 
 
 class Guard:
-    """Refuses foreign Host headers (400) and cross-site writes (403) with the API's error JSON, and
-    adds the security headers to every response. `server` gives the settings at request time: the
-    lifespan makes them after the app is built."""
+    """Refuses foreign or repeated Host headers (400) and cross-site writes (403) with the API's error
+    JSON, and adds the security headers to every response. `server` gives the settings at request time:
+    the lifespan makes them after the app is built."""
 
     def __init__(self, app: ASGIApp, server: Callable[[], ServerSettings]) -> None:
         self.app, self.server = app, server

@@ -90,3 +90,72 @@ def test_an_unrelated_article_changes_no_answer(corpus_engine: QAEngine, tmp_pat
     assert "12 people were killed" in flood.answer
     assert flood.citations[0].doc_id == "flood"
     assert_grounded(corpus_engine, flood)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20, open: beside eight other stories the linear ranker's word weights "
+                   "shift and 'how many attacks ... against US, Pakistani and Afghan forces' quotes another sentence first")
+def test_unrelated_articles_leave_every_gold_answer_first_quote_unchanged(corpus_engine: QAEngine, tmp_path) -> None:
+    """Eight short stories on other subjects added beside the article: each gold question's first quote stays."""
+    from evals.gold import load as load_suite
+    from tests.support.articles import UNRELATED
+
+    suite = load_suite()
+    questions = [c.turns[0].question for c in suite.cases if len(c.turns) == 1 and c.turns[0].answers]
+    assert len(questions) >= 30
+
+    def first_quotes() -> list[str | None]:
+        return [a.citations[0].quote if (a := corpus_engine.ask(q)).citations else None for q in questions]
+
+    before = first_quotes()
+    assert sum(q is not None for q in before) >= 0.6 * len(questions)
+    for name, text in UNRELATED.items():
+        write(tmp_path / "news" / f"{name}.txt", text)
+    corpus_engine.library.ingest([tmp_path / "news"])
+    assert len(corpus_engine.library.documents()) == 1 + len(UNRELATED)
+    after = first_quotes()
+    changed = [(q, b, a) for q, b, a in zip(questions, before, after) if b != a]
+    assert not changed, changed
+
+
+CHIEF = """New fire chief named for Halden
+
+The city council appointed Dana Reyes as Halden's new fire chief on Monday.
+
+She previously led the fire service in Corran for nine years. The council said the appointment would take effect in March.
+"""
+
+
+def test_each_citation_quotes_exactly_one_sentence(corpus_engine: QAEngine) -> None:
+    for question in ("who leads ISIS-K?", "What does the K in ISIS-K stand for?", "Who is Jake Sullivan?"):
+        answer = corpus_engine.ask(question)
+        stored = corpus_engine.library.document(answer.citations[0].doc_id)
+        spans = [(s.start, s.end) for s in stored.layout.sentences]
+        for c in answer.citations:  # a quote never runs over a sentence end, so its highlight is the evidence
+            assert any(s <= c.start and c.end <= e for s, e in spans), (question, c.quote)
+
+
+@pytest.fixture
+def trained_engine(tmp_path, embed_model) -> QAEngine:
+    """The trained answer model, which quotes one sentence unless two are needed."""
+    from qa.config import AnswerSettings, Settings
+    from tests.support.helpers import CORPUS
+
+    engine = QAEngine(Settings(data_dir=tmp_path / "trained", answer=AnswerSettings(model="trained")), embed_model=embed_model)
+    engine.library.ingest([CORPUS])
+    return engine
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20, open: the six-layer model at 15% of its epoch quotes "
+                   "'Worryingly, ISIS-K ... the Taliban' for the flagship question")
+def test_one_sentence_answers_the_leader(trained_engine: QAEngine) -> None:
+    answer = trained_engine.ask("who leads ISIS-K?")
+    assert len(answer.citations) == 1 and "Shahab al-Muhajir" in answer.citations[0].quote, answer.answer
+
+
+def test_a_pronoun_brings_the_sentence_that_resolves_it_first(trained_engine: QAEngine, tmp_path) -> None:
+    trained_engine.library.ingest([write(tmp_path / "news" / "chief.txt", CHIEF)])
+    answer = trained_engine.ask("Where did the new fire chief of Halden work before?")
+    quotes = [c.quote for c in answer.citations]
+    assert len(quotes) == 2 and quotes[1].startswith("She previously led"), quotes
+    assert "Dana Reyes" in quotes[0]
+    assert answer.answer.index("Dana Reyes") < answer.answer.index("She previously")

@@ -58,3 +58,52 @@ def test_kill_during_ingest_leaves_no_half_article(tmp_path: Path, embed_model) 
     final = {m["hash"] for m in engine.library.store.sentences.get(include=["metadatas"])["metadatas"]}
     assert final == {s.hash for s in engine.library.store.load()}  # leftovers of the killed run were swept
     assert engine.library.store.articles.get(where={"kind": "pending"})["ids"] == []
+
+
+KILL_AT_COMMIT = """
+import os, signal, sys
+from chromadb.api.models.Collection import Collection
+
+upsert = Collection.upsert
+
+def upsert_then_die(self, *args, **kwargs):
+    if kwargs.get("documents") and any(m.get("kind") == "article" for m in kwargs.get("metadatas") or []):
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 at the commit: markers and sentences written, no record
+    return upsert(self, *args, **kwargs)
+
+Collection.upsert = upsert_then_die
+from qa.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_write_killed_before_its_commit_changes_no_answer(tmp_path: Path, embed_model) -> None:
+    """The sentences of a write killed before its record was written are invisible to readers from the
+    first question on (they used to take places among the search's candidates until the next write)."""
+    from qa.index.store import parse_sentence_id
+    from tests.support.helpers import CORPUS, write
+
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = QAEngine(settings, embed_model=embed_model)
+    engine.library.ingest([CORPUS])
+    questions = ["Who leads ISIS-K?", "When was ISIS-K formed?", "What is the relationship between ISIS-K and the Taliban?"]
+    before = [engine.ask(q) for q in questions]
+    news = tmp_path / "news"
+    for i in range(6):  # near the questions, so that their sentences would be among the candidates
+        write(news / f"rival-{i}.txt", f"Rival group {i}\n\n" + " ".join(
+            f"The rival militant group number {i} is led by commander {k} and fought the Taliban in Afghanistan in {2000 + k}."
+            for k in range(30)))  # fmt: skip
+    env = os.environ | {"QA_DATA_DIR": str(settings.data_dir)}
+    done = subprocess.run([sys.executable, "-c", KILL_AT_COMMIT, "ingest", str(news)], env=env, timeout=300)
+    assert done.returncode == -signal.SIGKILL
+    raw = QAEngine(settings, embed_model=embed_model).library.store  # no question asked yet
+    assert raw.articles.get(where={"kind": "pending"})["ids"], "the kill did not land inside the write"
+
+    fresh = QAEngine(settings, embed_model=embed_model)
+    after = [fresh.ask(q) for q in questions]
+    committed = {s.hash for s in fresh.library.store.load()}
+    stored = {parse_sentence_id(i)[0] for i in fresh.library.store.sentences.get(include=[])["ids"]}
+    assert stored == committed and fresh.library.store.articles.get(where={"kind": "pending"})["ids"] == []
+    for was, now in zip(before, after):
+        assert (now.answer, [(c.doc_id, c.start, c.end) for c in now.citations]) == \
+            (was.answer, [(c.doc_id, c.start, c.end) for c in was.citations])  # fmt: skip

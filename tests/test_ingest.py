@@ -9,6 +9,7 @@ import pytest
 from qa.config import ChromaSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BadInput, EmptyIndex
+from qa.schemas import Article
 from tests.support.helpers import CORPUS, write
 
 LEADER = "The group is led by an Iraqi militant called Shahab al-Muhajir."
@@ -150,3 +151,66 @@ def test_a_refused_file_is_never_cached(local_engine: QAEngine, tmp_path: Path) 
     bad = write(tmp_path / "feed" / "bad.jsonl", "not json at all\n")
     report = local_engine.library.ingest([bad])
     assert report.skipped and not _cache_entries(local_engine)
+
+
+# -- sizes: a run without sentence ends, an article of more sentences than one Chroma call takes ----------
+WORDS = "council river bridge market winter harbour people local year city plan build road school report week".split()
+
+
+def _run_without_ends(n_words: int, seed: int = 7) -> str:
+    import random
+
+    rng = random.Random(seed)
+    return " ".join(rng.choice(WORDS) for _ in range(n_words))
+
+
+def test_a_run_without_sentence_ends_is_cut_into_quotable_passages(local_engine: QAEngine) -> None:
+    run = _run_without_ends(6000)  # about 40,000 characters, no full stop anywhere
+    needle = "the lighthouse keeper Margit Olsen counted 4711 gulls"
+    middle = len(run) // 2
+    middle = run.index(" ", middle)
+    text = f"{run[:middle]} {needle} {run[middle:]}"
+    report = local_engine.library.add([Article(id="wire", title="Wire dump", text=text, source="api")])
+    stored = local_engine.library.document("wire")
+    sentences = stored.layout.sentences
+    assert report.sentences_embedded == len(sentences) > len(text) // 600
+    assert all(0 < s.end - s.start <= 600 for s in sentences)
+    # cut at words: no passage starts or ends inside a word, and together they hold every word
+    assert all(not text[s.start].isspace() and not text[s.end - 1].isspace() for s in sentences)
+    assert all(s.start == 0 or text[s.start - 1].isspace() for s in sentences)
+    assert all(s.end == len(text) or text[s.end].isspace() for s in sentences)
+    assert " ".join(text[s.start : s.end] for s in sentences).split() == text.split()
+    # each passage is embedded as it stands: the stored sentence is text[start:end]
+    got = local_engine.library.store.sentences.get(include=["documents", "metadatas"])
+    assert len(got["ids"]) == len(sentences)
+    for doc, meta in zip(got["documents"], got["metadatas"]):
+        s = sentences[meta["sent"]]
+        assert doc == text[s.start : s.end]
+    answer = local_engine.ask("How many gulls did the lighthouse keeper Margit Olsen count?")
+    assert answer.citations, answer
+    c = answer.citations[0]
+    assert c.quote == text[c.start : c.end] and len(c.quote) <= 600 and "4711" in c.quote
+
+
+def test_max_sentence_chars_is_a_setting(tmp_path: Path, embed_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_INGEST_MAX_SENTENCE_CHARS", "150")
+    engine = QAEngine(Settings(), embed_model=embed_model)
+    assert engine.settings.ingest.max_sentence_chars == 150
+    text = _run_without_ends(400)
+    engine.library.add([Article(id="wire", title="Wire dump", text=text, source="api")])
+    sentences = engine.library.document("wire").layout.sentences
+    assert len(sentences) >= len(text) // 150 and max(s.end - s.start for s in sentences) <= 150
+
+
+def test_an_article_of_more_sentences_than_one_chroma_call_takes_is_indexed(local_engine: QAEngine) -> None:
+    store = local_engine.library.store
+    n = store.client.get_max_batch_size() + 539  # 6,000 with Chroma's 5,461
+    text = " ".join(f"Lot {i} sold for {i * 3 + 11} pounds." for i in range(n))
+    report = local_engine.library.add([Article(id="auction", title="Auction results", text=text, source="api")])
+    assert report.added == ["auction"] and report.sentences_embedded == n
+    assert store.sentences.count() == n
+    assert store.articles.get(where={"kind": "pending"})["ids"] == []
+    stored = local_engine.library.document("auction")
+    last = stored.layout.sentences[-1]
+    assert text[last.start : last.end] == f"Lot {n - 1} sold for {(n - 1) * 3 + 11} pounds."
+    assert store.sentences.get(ids=[f"{stored.hash}:{n - 1}"], include=["documents"])["documents"] == [text[last.start : last.end]]

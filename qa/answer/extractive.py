@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from qa.answer.abstention import anchor_share, anchors, candidate_features
 from qa.answer.injection import instruction_like, redact
 from qa.answer.model import Candidate, sigmoid
 from qa.answer.question_types import STRICT, AnswerType, candidates, expected_type, offers
@@ -41,21 +42,11 @@ BIAS = -4.419
 FEATURES = tuple(WEIGHTS)
 _SECOND_LOOKAHEAD = 3  # candidates tried for the second sentence when the next one is too long
 _BY_SIMILARITY = 3  # of the answer model's candidates, those chosen by embedding similarity alone
+_PRONOUN = re.compile(r"(?:He|She|It|They|His|Her|Its|Their|Him|Them|This|These|Those)\b")
 
 
 def rank_score(features: dict[str, float]) -> float:
     return sum(WEIGHTS[k] * features[k] for k in WEIGHTS)
-
-
-# The answer model's logit blended with the ranker's score: on the SQuAD 1.1 articles training held
-# apart, the blend puts a sentence holding the answer first for 0.830 of questions against 0.807 for
-# the model alone (fitted on half the articles, scored on the other half; `python -m evals.fit_blend`).
-# No other feature set added to the model there.
-BLEND = {"logit": 0.347, "rank": 0.400, "bias": -3.800}
-
-
-def blend(logit: float, features: dict[str, float]) -> float:
-    return sigmoid(BLEND["logit"] * logit + BLEND["rank"] * rank_score(features) + BLEND["bias"])
 
 
 def support(score: float) -> float:
@@ -75,13 +66,31 @@ class Pick:
     def text(self) -> str:
         return self.passage.stored.article.text[self.start : self.end]
 
-    def candidate(self) -> "Candidate":
-        """The sentence as the answer model sees it: with its title and the sentence before it."""
+    def previous(self) -> "Pick | None":
+        """The sentence before this one, as a pick of the same passage (None at a passage's start)."""
+        sentences = self.passage.stored.layout.sentences
+        j = self.sentence - 1
+        if j < 0 or sentences[j].chunk != sentences[self.sentence].chunk:
+            return None
+        before = sentences[j]
+        if instruction_like(self.passage.stored.article.text[before.start : before.end]):
+            return None
+        return Pick(self.passage, j, before.start, before.end, self.support, self.features)
+
+    def neighbour(self, offset: int) -> str:
+        """The sentence `offset` away from this one in its article ("" at either end)."""
+        sentences = self.passage.stored.layout.sentences
+        j = self.sentence + offset
+        if not 0 <= j < len(sentences):
+            return ""
+        text = self.passage.stored.article.text[sentences[j].start : sentences[j].end]
+        return "" if instruction_like(text) else text  # the model reads the context too: an instruction must not sway it
+
+    def candidate(self, *, with_next: bool = False) -> "Candidate":
+        """The sentence as the answer model sees it: with its title, the sentence before it and,
+        with `with_next`, the one after it."""
         stored = self.passage.stored
-        prev = stored.layout.sentences[self.sentence - 1] if self.sentence else None
-        previous = stored.article.text[prev.start : prev.end] if prev else ""
-        # the model reads the context too, so an instruction there must not sway it
-        return Candidate(self.text, redact(stored.article.title), "" if instruction_like(previous) else previous)
+        return Candidate(self.text, redact(stored.article.title), self.neighbour(-1), self.neighbour(1) if with_next else "")
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,11 @@ def _number_features(numbers: set[str], text: str) -> dict[str, float]:
 
 
 _WORD = re.compile(r"\S+")
+
+
+def _whole(phrase: str) -> re.Pattern[str]:
+    """`phrase` as whole words: "us" is not found in "used"."""
+    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
 
 
 def _fit(pick: Pick, max_words: int, question_terms: set[str]) -> Pick:
@@ -201,7 +215,7 @@ class ExtractiveAnswerer:
         for pk in picks:  # an answer that other articles also put forward is more likely right
             own = pk.passage.stored.id
             offered = candidates(pk.text, asks, question, common)
-            counts = [sum(c in t for d, t in docs.items() if d != own) for c in offered]
+            counts = [sum(bool(_whole(c).search(t)) for d, t in docs.items() if d != own) for c in offered]
             pk.features["consensus"] = max(counts, default=0) / max(1, len(docs) - 1)
         for key in ("cos", "lex"):  # how a sentence compares with the other candidates
             values = sorted((pk.features[key] for pk in picks), reverse=True)
@@ -229,62 +243,96 @@ class ExtractiveAnswerer:
         # Nothing retrieved is even about the question ("how do I make banana bread?").
         unrelated = max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
         if self.model is not None:
-            picks = self._model_rank(question, picks)
-            threshold = self.settings.model_threshold
-            if asks in STRICT:  # "when"/"how many": a sentence without a date or number cannot answer
-                picks = sorted(picks, key=lambda pk: pk.features["lacks"])  # stable: the model's order otherwise
-            chosen = self._compose_model(picks, set(terms(question)))
-        else:
-            threshold = self.settings.abstain_threshold
-            chosen = self._compose(picks, set(terms(question)))
+            return self._answer_with_model(question, picks, asks, unrelated)
+        threshold = self.settings.abstain_threshold
+        chosen = self._compose_linear(picks, set(terms(question)))
         best = picks[0]
         forced = unrelated or (asks in STRICT and bool(best.features["lacks"]))
-        abstained = forced or best.support < threshold
-        return Draft(chosen, best.support, abstained, asks, forced)
+        return Draft(chosen, best.support, forced or best.support < threshold, asks, forced)
 
-    def _model_rank(self, question: str, picks: list[Pick]) -> list[Pick]:
-        """The ranker's best distinct sentences, rescored by the answer model: its probability is
-        the support. Each sentence is scored on its own, so unrelated articles beside it cannot
-        change its score, only whether it is among the candidates."""
+    def pool(self, picks: list[Pick]) -> list[Pick]:
+        """The sentences the answer model reads: the ranker's best, then the most similar to the
+        question (a paraphrase that shares no words with it, "Who heads ...?" / "... is led by ...",
+        ranks low on words alone); syndicated copies of one sentence once."""
         n = self.settings.model_candidates
         pool: list[Pick] = []
         seen: set[str] = set()
-        # The ranker's best, then the most similar to the question: a paraphrase that shares no
-        # words with the question ("Who heads ...?" / "... is led by ...") ranks low on words alone.
         by_cos = sorted(picks, key=lambda pk: -pk.features["cos"])
         for pk in [*picks[: max(1, n - _BY_SIMILARITY)], *by_cos]:
             key = _squash(pk.text)
-            if key not in seen:  # syndicated copies of one sentence are scored once
+            if key not in seen:
                 seen.add(key)
                 pool.append(pk)
             if len(pool) >= n:
                 break
-        logits = self.model.logits(question, [pk.candidate() for pk in pool])
-        scored = [replace(pk, support=blend(z, pk.features)) for pk, z in zip(pool, logits)]
+        return pool
+
+    def model_features(self, question: str, picks: list[Pick]) -> tuple[list[Pick], list[dict[str, float]]]:
+        """The pool and, for each of its sentences, what the abstention classifier reads. Each sentence
+        is read on its own: articles beside it change which sentences are read, not how one scores
+        (but for the share of "none" among them)."""
+        model = self.model
+        pool = self.pool(picks)
+        cands = [pk.candidate(with_next=model.with_next) for pk in pool]
+        z = model.logits(question, cands)
+        asked = anchors(question)
+        extra = [
+            {"cos": pk.features["cos"], "lex": pk.features["lex"], "lex_window": pk.features["lex_window"],
+             "anchors": anchor_share(asked, f"{c.title}\n{c.previous}\n{c.sentence}\n{pk.neighbour(1)}"),
+             "no_anchors": float(not asked), "offers": pk.features["offers"], "lacks": pk.features["lacks"]}
+            for pk, c in zip(pool, cands)
+        ]  # fmt: skip
+        return pool, candidate_features(z, model.none_logit, extra)
+
+    def judged(self, question: str, picks: list[Pick]) -> list[Pick]:
+        """The pool, each sentence's support the calibrated probability that it is a right answer, best first."""
+        pool, features = self.model_features(question, picks)
+        judge = self.model.abstention
+        scored = [replace(pk, support=judge.probability(f), features={**pk.features, **{f"m_{k}": v for k, v in f.items()}})
+                  for pk, f in zip(pool, features)]  # fmt: skip
         return sorted(scored, key=lambda pk: -pk.support)
 
-    def _compose_model(self, picks: list[Pick], question_terms: set[str]) -> list[Pick]:
-        """The best sentence, then a second only if the model says it answers too; best first."""
-        s = self.settings
-        chosen = [_fit(picks[0], s.max_words, question_terms)]
-        words = len(chosen[0].text.split())
-        for pick in picks[1:]:
-            if len(chosen) >= s.max_sentences or pick.support < s.model_threshold:
-                break
-            if words + len(pick.text.split()) <= s.max_words:
-                chosen.append(pick)
-                break
-        return chosen
+    def _answer_with_model(self, question: str, picks: list[Pick], asks: AnswerType | None, unrelated: bool) -> Draft:
+        ranked = self.judged(question, picks)
+        if asks in STRICT:  # "when"/"how many": a sentence without a date or number cannot answer
+            ranked = sorted(ranked, key=lambda pk: pk.features["lacks"])  # stable: the model's order otherwise
+        threshold = self.settings.model_threshold
+        if threshold is None:
+            threshold = self.model.abstention.threshold
+        best = ranked[0]
+        forced = unrelated or (asks in STRICT and bool(best.features["lacks"]))
+        chosen = self._compose(ranked, set(terms(question)), threshold)
+        return Draft(chosen, best.support, forced or best.support < threshold, asks, forced)
 
-    def _compose(self, picks: list[Pick], question_terms: set[str]) -> list[Pick]:
-        """The best sentence, then the next strongest that fits the length limit. Order: the best
-        sentence's passage first, and article order within a passage, so quotes read naturally."""
+    def _compose(self, ranked: list[Pick], question_terms: set[str], threshold: float) -> list[Pick]:
+        """One sentence, unless two are needed: the sentence before it when the best opens with a
+        pronoun that sentence resolves ("He ..."; it then comes first), or a second that answers on
+        its own with at least `second_support`."""
+        s = self.settings
+        best = _fit(ranked[0], s.max_words, question_terms)
+        words = len(best.text.split())
+        if s.max_sentences < 2:
+            return [best]
+        if _PRONOUN.match(best.text) and (before := best.previous()) is not None:
+            if words + len(before.text.split()) <= s.max_words:
+                return [before, best]
+        for pick in ranked[1:_SECOND_LOOKAHEAD]:
+            if pick.support < max(threshold, s.second_support):
+                break
+            if _squash(pick.text) != _squash(best.text) and words + len(pick.text.split()) <= s.max_words:
+                return [best, pick]
+        return [best]
+
+    def _compose_linear(self, picks: list[Pick], question_terms: set[str]) -> list[Pick]:
+        """The linear ranker's answer: the best sentence, then the next strongest that fits the length
+        limit, in article order. It keeps its second sentence: on its own, its best sentence is right
+        less often (gold suite 0.662 -> 0.597 with one sentence), which the trained model fixes."""
         s = self.settings
         chosen = [_fit(picks[0], s.max_words, question_terms)]
         words = len(chosen[0].text.split())
         seen = {_squash(picks[0].text)}
         for pick in picks[1 : 1 + _SECOND_LOOKAHEAD]:
-            if len(chosen) >= s.max_sentences or pick.support < s.second_ratio * picks[0].support:
+            if len(chosen) >= s.max_sentences:
                 break
             if _squash(pick.text) in seen:
                 continue  # syndicated copies of one sentence say nothing new

@@ -4,16 +4,21 @@ on SQuAD 1.1 train only; weights, model card and checksum ship in `qa/weights/an
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from qa.answer.abstention import Abstention
+
 MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "answer-model"  # qa/weights, shipped as package data
-WEIGHTS_FILE = "model.safetensors"
-MAX_LENGTH = 96  # question + sentence + context, in word pieces; the context's tail is cut first
-MAX_CONTEXT_CHARS = 300  # the previous sentence's end, which names what the sentence is about
+WEIGHTS_FILE = "model.safetensors"  # float16, for training to continue from
+ONNX_FILE = "model.onnx"  # what answers: onnxruntime, no torch
+MAX_LENGTH = 112  # question + sentence + context, in word pieces; the context's tail is cut first
+MAX_CONTEXT_CHARS = 200  # the previous sentence's end, which names what the sentence is about
+MAX_NEXT_CHARS = 120  # the next sentence's start: it may resolve what the sentence leaves open
 
 
 @dataclass(frozen=True)
@@ -23,23 +28,29 @@ class Candidate:
     sentence: str
     title: str = ""
     previous: str = ""
+    next: str = ""
 
 
 def pair_text(c: Candidate) -> str:
     """The second segment: the sentence first (never truncated away), then its context."""
     context = c.previous[-MAX_CONTEXT_CHARS:]
     title = " ".join(c.title.split())[:200]
-    return f"{c.sentence} [SEP] {title}: {context}" if context else f"{c.sentence} [SEP] {title}"
+    text = f"{c.sentence} [SEP] {title}: {context}" if context else f"{c.sentence} [SEP] {title}"
+    return f"{text} [SEP] {c.next[:MAX_NEXT_CHARS]}" if c.next else text
 
 
-def sentence_candidates(text: str, spans: Sequence[tuple[int, int]], title: str) -> list[Candidate]:
-    """The sentences of `text` at `spans`, each with `title` and the sentence before it."""
-    return [Candidate(text[s:e], title, text[spans[i - 1][0] : spans[i - 1][1]] if i else "") for i, (s, e) in enumerate(spans)]
+def sentence_candidates(text: str, spans: Sequence[tuple[int, int]], title: str, *, with_next: bool = False) -> list[Candidate]:
+    """The sentences of `text` at `spans`, each with `title`, the sentence before it and, with
+    `with_next`, the one after it."""
+    def at(i: int) -> str:
+        return text[spans[i][0] : spans[i][1]] if 0 <= i < len(spans) else ""
+
+    return [Candidate(at(i), title, at(i - 1), at(i + 1) if with_next else "") for i in range(len(spans))]
 
 
 def encode(tokenizer, questions: Sequence[str], candidates: Sequence[Candidate]):
-    """The model's input, the same in training and answering. longest_first: the context goes first,
-    and a very long question is cut rather than refused."""
+    """Training's input (a transformers tokenizer), the same as AnswerModel's. longest_first: the
+    context goes first, and a very long question is cut rather than refused."""
     return tokenizer(
         list(questions), [pair_text(c) for c in candidates], truncation="longest_first", max_length=MAX_LENGTH,
         padding=True, return_tensors="pt",
@@ -51,46 +62,82 @@ def sigmoid(z: float) -> float:
 
 
 class AnswerModel:
-    """Loaded once per process from the shipped weights; nothing is downloaded."""
+    """Loaded once per process from the shipped ONNX file; nothing is downloaded and torch is not imported.
+    Its word embeddings are the bundled all-MiniLM-L6-v2's own (training froze them), read from that package."""
 
-    def __init__(self, path: Path = MODEL_DIR, *, quantize: bool = True) -> None:
-        import torch
-        from transformers import AutoTokenizer, BertForSequenceClassification
-        from transformers.utils import logging as transformers_logging
+    def __init__(self, path: Path = MODEL_DIR) -> None:
+        import numpy as np
+        import onnxruntime
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
 
-        transformers_logging.set_verbosity_error()
-        transformers_logging.disable_progress_bar()
+        from qa.backends import model_path
+
         self.path = Path(path)
         self.check()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-        model = BertForSequenceClassification.from_pretrained(str(self.path), local_files_only=True, dtype=torch.float32)
-        model.eval()
-        if quantize:  # int8 linear layers: about twice as fast on a CPU, scores within about 0.01
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        self.model = model
-        self._torch = torch
+        record = json.loads((self.path / "training.json").read_text(encoding="utf-8"))
+        self.none_logit = float(record.get("none_logit", 0.0))  # the learnt "none of these" choice
+        self.with_next = bool(record.get("with_next", False))  # whether the sentence after is part of the input
+        self.abstention = Abstention.load(self.path)
+        tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=MAX_LENGTH, strategy="longest_first")
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer = tokenizer
+        with safe_open(str(Path(model_path("bundled")) / "model.safetensors"), framework="np") as f:
+            self._words = f.get_tensor("embeddings.word_embeddings.weight").astype(np.float32)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see qa/embedding.py
+        self._session = onnxruntime.InferenceSession(str(self.path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        self._np = np
         self._lock = threading.Lock()  # one forward pass at a time: two cores are shared, not split
 
     def check(self) -> None:
         """The weights are the ones their training recorded: a truncated or swapped file is refused."""
         from qa.backends import verify_checksum
 
-        verify_checksum(self.path / WEIGHTS_FILE, self.path / "training.json", "weights_sha256")
+        verify_checksum(self.path / ONNX_FILE, self.path / "training.json", "onnx_sha256")
 
     def warm_up(self) -> None:
         self.scores("warm up", [Candidate("A first call allocates what later ones reuse.")])
 
-    def logits(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
+    def logits_for(self, questions: Sequence[str], candidates: Sequence[Candidate]) -> list[float]:
+        """One logit per (question, candidate): above `none_logit`, the candidate answers more than nothing does."""
         if not candidates:
             return []
-        torch = self._torch
-        with self._lock, torch.inference_mode():  # a fast tokenizer is not safe across threads either
-            return self.model(**encode(self.tokenizer, [question] * len(candidates), candidates)).logits[:, 0].tolist()
+        np = self._np
+        with self._lock:  # a tokenizer with padding set is not safe across threads either
+            encoded = self._tokenizer.encode_batch([(q, pair_text(c)) for q, c in zip(questions, candidates)])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            feed = {
+                "inputs_embeds": self._words[ids],
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            }
+            return self._session.run(None, feed)[0].tolist()
+
+    def logits(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
+        return self.logits_for([question] * len(candidates), candidates)
 
     def scores(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
-        """P(sentence answers question) for each candidate, in 0..1."""
-        return [sigmoid(z) for z in self.logits(question, candidates)]
+        """P(this sentence answers rather than none) for each candidate, in 0..1."""
+        return [sigmoid(z - self.none_logit) for z in self.logits(question, candidates)]
+
+
+WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"  # frozen in training: the bundled model's own, not shipped twice
+
+
+def save_state(model, out: Path) -> None:
+    """Training's weights as shipped: float16, without the word embeddings; and the model's config."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu").half().contiguous() for k, v in model.state_dict().items() if k != WORD_EMBEDDINGS}
+    save_file(state, str(Path(out) / WEIGHTS_FILE))
+    model.config.save_pretrained(str(out))
+
+
+def load_state(path: Path) -> dict:
+    """The shipped weights as float32 tensors, for training to continue from (no word embeddings)."""
+    from safetensors.torch import load_file
+
+    return {k: v.float() for k, v in load_file(str(Path(path) / WEIGHTS_FILE)).items()}

@@ -35,11 +35,23 @@ class Passage:
         return self.stored.article.text[start:end]
 
     def citation(self, number: int, start: int, end: int, score: float) -> Citation:
-        """Citation `number`, quoting article.text[start:end] from this passage."""
+        """Citation `number`, quoting article.text[start:end] from this passage. A sentence injected for
+        an AI system (qa.answer.injection) is masked in `passage` and `quote` character for character
+        (`injection.MASK` for every character but whitespace), so both keep their length and
+        `passage[start - passage_start : end - passage_start]` is still the quote; a flagged title is
+        replaced by a note. The stored article is unchanged."""
+        # the one import from qa.answer here: the masking rule must be the filter's own
+        from qa.answer.injection import mask, redact
+
         a = self.stored.article
         p_start, p_end = self.span
+        layout = self.stored.layout.sentences
+        spans = [(s.start, s.end) for s in layout if s.end > min(start, p_start) and s.start < max(end, p_end)]
+        k = next((i for i, s in enumerate(layout) if (s.start, s.end) == spans[0]), 0) if spans else 0
+        if spans:  # one neighbour beyond each end: sentences are judged in pairs too
+            spans = [(s.start, s.end) for s in layout[max(0, k - 1) : k + len(spans) + 1]]
         return Citation(
-            id=number, doc_id=a.id, title=a.title, source=a.source, url=a.url, published=a.published,
-            quote=a.text[start:end], start=start, end=end, passage=self.text, passage_start=p_start,
-            passage_end=p_end, score=round(score, 4),
+            id=number, doc_id=a.id, title=redact(a.title), source=a.source, url=a.url, published=a.published,
+            quote=mask(a.text, spans, start, end), start=start, end=end, passage=mask(a.text, spans, p_start, p_end),
+            passage_start=p_start, passage_end=p_end, score=round(score, 4),
         )  # fmt: skip

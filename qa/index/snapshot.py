@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa.index.store import Store, StoredArticle, reachable
+from qa.index.store import Store, StoredArticle
 from qa.text import terms
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Index:
         """The current snapshot; notices writes by other processes at most every `check_every_s`."""
         now = time.monotonic()
         if self._snapshot is None or now - self._checked_at > self.check_every_s:
-            with reachable():
+            with self.store.reading():
                 changed = self.store.sync()
                 if self._snapshot is None or changed:
                     try:
@@ -124,17 +124,18 @@ class Index:
         """What is indexed; read straight from the store while no snapshot is loaded, so a one-shot
         listing (`qa docs list`) does not build the BM25 index it will never search."""
         if self._snapshot is None:
-            with reachable():
+            with self.store.reading():
                 return {a.id: a for a in self.store.load()}
         return self.snapshot().articles
 
     def refresh(self, *, reopen_from: int | None = None) -> Snapshot:
         """Reload the registry. `reopen_from`: a question found the store of that generation stale, so
         reopen it first (unless another thread already has)."""
-        with self._lock, reachable():
+        with self._lock, self.store.reading():
             if reopen_from is not None:
                 self.store.reopen(seen=reopen_from)
             articles = self.store.load()
+            self.store.tidy(articles)  # leftovers of a write that died would crowd out real sentences
             fp = fingerprint(articles)
             if self._snapshot is None or self._snapshot.fingerprint != fp:
                 self._snapshot = self._build(articles, fp)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import threading
 import time
 import uuid
@@ -19,7 +20,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-from qa.errors import BackendUnavailable, IndexBusy, IndexUnreachable, ModelMismatch
+from qa.errors import BackendUnavailable, IndexBusy, IndexUnreachable, ModelMismatch, StorageFailed, storage_error
+from qa.errors import QAError
 from qa.schemas import Article, ArticleInfo
 from qa.text import Layout, Sentence
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
+log = logging.getLogger(__name__)
 _PAGE = 1000
 STALE_MARKER_S = 600  # a write on a Chroma server that has not committed in this long has died
 _PLACEHOLDER = [1.0]  # the registry is looked up by id and metadata only; Chroma still wants a vector
@@ -109,8 +112,9 @@ def unreachable(err: BaseException) -> bool:
 
 
 @contextmanager
-def reachable() -> Iterator[None]:
-    """Chroma going away is a 503 the caller can retry, not an internal error."""
+def reachable(location: str = "the data directory", path: Path | None = None) -> Iterator[None]:
+    """Chroma going away is a 503 the caller can retry, not an internal error; so is storage that fails
+    (a full disk, 507: Chroma reads too apply what it has not yet written)."""
     try:
         yield
     except BackendUnavailable:
@@ -118,7 +122,15 @@ def reachable() -> Iterator[None]:
     except Exception as err:
         if unreachable(err):
             raise IndexUnreachable(UNREACHABLE) from err
+        failed = storage_error(err, location, path)
+        if failed is not None:
+            raise failed from err
         raise
+
+
+def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    for k in range(0, len(items), size):
+        yield items[k : k + size]
 
 
 @dataclass
@@ -150,8 +162,12 @@ class Store:
     def __init__(
         self, connect: Callable[[], "ClientAPI"], *, prefix: str, model: str, search_ef: int, construction_ef: int,
         reopen: bool = False, lock_path: Path | None = None, lock_timeout_s: float = 30.0,
+        location: str | None = None, path: Path | None = None,
     ) -> None:  # fmt: skip
         self._connect = connect
+        self.location = location or (str(path) if path else "the Chroma server")  # for error messages
+        self._path = path  # where an embedded index lives: its free space tells a full disk
+        self.dirty = False  # a write failed and left something the next sweep removes
         self._prefix = prefix
         self._articles_name = f"{prefix}-articles"
         self.model = model
@@ -163,7 +179,7 @@ class Store:
         self._sync_lock = threading.RLock()
         self.generation = 0  # reopens so far: a retry reopens only if nobody did since it failed
         self.writes = 0  # by this store: what changed can be told from what did not
-        with reachable():
+        with reachable(), self._storage(recover=False):
             self._conn = self._open(connect())
 
     def _open(self, client: "ClientAPI") -> _Open:
@@ -233,10 +249,63 @@ class Store:
             self.close(old.client)
 
     @staticmethod
-    def close(client: "ClientAPI") -> None:
+    def close(client: "ClientAPI", *, after_s: float = 10.0) -> None:
         from qa.backends import release_chroma
 
-        release_chroma(client)
+        release_chroma(client, after_s=after_s)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """`reachable()`, naming this index's directory when its storage fails. On a full disk a read
+        fails too (Chroma applies its queued writes first), and may leave the client holding a lock."""
+        try:
+            with reachable(self.location, self._path):
+                yield
+        except StorageFailed:
+            self._recover()
+            raise
+
+    @property
+    def max_batch(self) -> int:
+        """Records one Chroma call may carry (5,461 embedded)."""
+        try:
+            return max(1, int(self.client.get_max_batch_size()))
+        except Exception:
+            return 1000
+
+    @contextmanager
+    def _storage(self, *, recover: bool = True) -> Iterator[None]:
+        """A write that fails for want of space or permission is a StorageFailed naming the directory; the
+        client is replaced, since one whose write failed half-way may keep SQLite's locks."""
+        try:
+            yield
+        except QAError:
+            raise
+        except Exception as err:
+            failed = storage_error(err, self.location, self._path)
+            if failed is None:
+                raise
+            log.info("%s (%s: %s)", failed, type(err).__name__, err)
+            if recover:
+                self._recover()
+            raise failed from err
+
+    def _recover(self) -> None:
+        """A fresh embedded client; the old one is stopped at once unless a search still uses it."""
+        self.dirty = True
+        if not self._reopen_on_change:
+            return
+        with self._sync_lock:
+            try:
+                fresh = self._open(self._connect())
+            except Exception as err:  # the next write tries again
+                log.info("could not reopen the index after a failed write: %s", err)
+                return
+            old, self._conn = self._conn, fresh
+            self.generation += 1
+            old.retired = True
+            if old.users == 0:
+                self.close(old.client, after_s=0)
 
     @contextmanager
     def searching(self) -> Iterator["ChromaVectorStore"]:
@@ -260,8 +329,10 @@ class Store:
             self.sync()
             yield
             return
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a+b") as handle:
+        with self._storage(recover=False):
+            self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self._lock_path, "a+b")
+        with handle:
             deadline = time.monotonic() + self._lock_timeout_s
             while True:
                 try:
@@ -323,62 +394,195 @@ class Store:
         return _from_record(doc_id, got["documents"][0], got["metadatas"][0])
 
     # -- writing -----------------------------------------------------------------------------------
+    def _marker(self, marker_id: str, content_hash: str) -> dict:
+        return {"ids": [marker_id], "embeddings": [_PLACEHOLDER],
+                "metadatas": [{"kind": "pending", "hash": content_hash, "at": int(time.time())}]}  # fmt: skip
+
     def put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]]) -> None:
         """Write articles as one group: markers, sentences, then the records (the commit), then cleanup.
 
-        Batched because every Chroma call has a fixed cost; each record still commits all of its
-        article or none of it.
+        Batched because every Chroma call has a fixed cost, and in calls of at most Chroma's maximum
+        batch size; each record still commits all of its article or none of it. A write that fails is
+        undone (records as they were, its sentences and markers removed) as far as the disk allows; what
+        it cannot undo the next sweep removes.
         """
         if not items:
             return
         markers = [f"pending:{stored.hash}" for stored, _, _ in items]
-        self.articles.upsert(
-            ids=markers,
-            embeddings=[_PLACEHOLDER] * len(items),
-            metadatas=[{"kind": "pending", "hash": stored.hash, "at": int(time.time())} for stored, _, _ in items],
-        )
-        nodes = [n for _, ns, _ in items for n in ns]
-        if nodes:
-            self.vector_store.add(nodes)
-        self.articles.upsert(
-            ids=[stored.id for stored, _, _ in items],
-            embeddings=[_PLACEHOLDER] * len(items),
-            documents=[stored.article.text for stored, _, _ in items],
-            metadatas=[_record(stored) for stored, _, _ in items],
-        )
-        for stored, _, previous in items:
-            if previous is not None and previous.hash != stored.hash:
-                self._release(previous.hash)
-        self.articles.delete(ids=markers)
+        now = int(time.time())
+        size = self.max_batch
+        with self._storage():
+            try:
+                for k in range(0, len(items), size):
+                    self.articles.upsert(
+                        ids=markers[k : k + size], embeddings=[_PLACEHOLDER] * len(markers[k : k + size]),
+                        metadatas=[{"kind": "pending", "hash": stored.hash, "at": now} for stored, _, _ in items[k : k + size]],
+                    )  # fmt: skip
+                nodes = [n for _, ns, _ in items for n in ns]
+                for batch in _batches(nodes, size):
+                    self.vector_store.add(list(batch))
+                for group in _batches(items, size):
+                    self.articles.upsert(
+                        ids=[stored.id for stored, _, _ in group], embeddings=[_PLACEHOLDER] * len(group),
+                        documents=[stored.article.text for stored, _, _ in group],
+                        metadatas=[_record(stored) for stored, _, _ in group],
+                    )  # fmt: skip
+            except BaseException:
+                self._undo_put(items, markers)
+                raise
+        # committed: what is left to do only frees space, and a failure leaves leftovers the sweep removes
+        try:
+            for stored, _, previous in items:
+                if previous is not None and previous.hash != stored.hash:
+                    self._release(previous.hash)
+            self.articles.delete(ids=markers)
+        except Exception as err:
+            log.info("cleanup after a write left for the next sweep: %s", err)
+            self._recover()
         self._bump()
 
+    def _undo_put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]],
+                  markers: list[str]) -> None:  # fmt: skip
+        """Take back a write that failed: records as they were, then its sentences, then its markers.
+        Best effort: on a disk still full this fails too, and the markers left lead the sweep."""
+        self._recover()
+        try:
+            # Rewriting the markers first makes Chroma apply whatever of the failed calls it still holds
+            # (it can apply a failed call at the next write), so what is read next is what is stored.
+            for k in range(0, len(markers), self.max_batch):
+                group = items[k : k + self.max_batch]
+                self.articles.upsert(ids=markers[k : k + self.max_batch], embeddings=[_PLACEHOLDER] * len(group),
+                                     metadatas=[{"kind": "pending", "hash": st.hash, "at": 0} for st, _, _ in group])  # fmt: skip
+            got = self.articles.get(ids=[st.id for st, _, _ in items], include=["metadatas"])
+            landed = {i: m.get("hash") for i, m in zip(got["ids"], got["metadatas"])}
+            for stored, _, previous in items:
+                if landed.get(stored.id) != stored.hash:
+                    continue
+                if previous is not None:
+                    self.articles.upsert(ids=[previous.id], embeddings=[_PLACEHOLDER], documents=[previous.article.text],
+                                         metadatas=[_record(previous)])  # fmt: skip
+                else:
+                    self.articles.delete(ids=[stored.id])
+            for stored, _, _ in items:
+                self._release(stored.hash, sweeping=True)
+            self.articles.delete(ids=markers)
+            self.dirty = False
+        except Exception as err:
+            log.info("a failed write is left for the next sweep: %s", err)
+            self._recover()
+
     def delete(self, stored: StoredArticle) -> None:
-        self.articles.delete(ids=[stored.id])
-        self._release(stored.hash)
+        """A marker, the record (the commit), the sentences, the marker. A failure before the record is
+        gone leaves the article as it was; after, the delete is finished now if the disk allows, else by
+        the next sweep: never a record gone with its sentences kept for good."""
+        marker = f"deleting:{stored.hash}"
+        with self._storage():
+            self.articles.upsert(**self._marker(marker, stored.hash))
+            try:
+                self.articles.delete(ids=[stored.id])
+                self._release(stored.hash)
+                self.articles.delete(ids=[marker])
+            except Exception:
+                if not self._finish_delete(stored, marker):
+                    raise
         self._bump()
+
+    def _finish_delete(self, stored: StoredArticle, marker: str) -> bool:
+        """After a delete failed part-way: True when it could be finished (or undone) after all."""
+        self._recover()
+        try:
+            self.articles.upsert(**self._marker(marker, stored.hash))  # applies what Chroma still holds
+            still = self.articles.get(ids=[stored.id], include=["metadatas"])
+            present = bool(still["ids"]) and still["metadatas"][0].get("hash") == stored.hash
+            if not present:
+                self._release(stored.hash, sweeping=True)
+            self.articles.delete(ids=[marker])
+            self.dirty = False
+            return not present
+        except Exception as err:
+            log.info("a failed delete is left for the next sweep: %s", err)
+            self._recover()
+            return False
 
     def rename(self, stored: StoredArticle, article: Article) -> StoredArticle:
         """Same text, new id or file: move the record, keep the embeddings."""
         moved = StoredArticle(article=article, hash=stored.hash, layout=stored.layout)
-        self.articles.upsert(
-            ids=[moved.id], embeddings=[_PLACEHOLDER], documents=[article.text], metadatas=[_record(moved)]
-        )
-        if moved.id != stored.id:
-            self.articles.delete(ids=[stored.id])
+        with self._storage():
+            self.articles.upsert(
+                ids=[moved.id], embeddings=[_PLACEHOLDER], documents=[article.text], metadatas=[_record(moved)]
+            )
+            if moved.id != stored.id:
+                self.articles.delete(ids=[stored.id])
         self._bump()
         return moved
 
-    def sweep(self) -> int:
-        """Remove what interrupted writes left: pending markers and their unreferenced sentences. Under
-        the write lock every marker is left over; on a Chroma server another server may be writing
-        right now, so only markers older than STALE_MARKER_S are."""
-        pending = self.articles.get(where={"kind": "pending"}, include=["metadatas"])
-        cutoff = time.time() - (0 if self._lock_path else STALE_MARKER_S)
-        stale = [(m, meta) for m, meta in zip(pending["ids"], pending["metadatas"]) if meta.get("at", 0) <= cutoff]
-        for marker, meta in stale:
-            self._release(meta["hash"], sweeping=True)
-            self.articles.delete(ids=[marker])
-        return len(stale)
+    def sweep(self, committed: Iterable[StoredArticle] | None = None) -> int:
+        """Remove what interrupted writes left: pending markers and their unreferenced sentences, then
+        sentences no record carries (orphans). Under the write lock every marker is left over; on a Chroma
+        server another server may be writing right now, so only markers older than STALE_MARKER_S are,
+        and sentences whose hash a marker names are kept. `committed`: the records, if already loaded."""
+        with self._storage():
+            if self.dirty:  # a failed write of ours: a write makes Chroma apply what it still holds of it
+                self.articles.upsert(**self._marker("pending:settle", "settle"))
+            pending = self.articles.get(where={"kind": "pending"}, include=["metadatas"])
+            cutoff = time.time() - (0 if self._lock_path else STALE_MARKER_S)
+            stale = [(m, meta) for m, meta in zip(pending["ids"], pending["metadatas"]) if meta.get("at", 0) <= cutoff]
+            for marker, meta in stale:
+                self._release(meta["hash"], sweeping=True)
+                self.articles.delete(ids=[marker])
+            orphans = self.orphans(committed if not stale else None)
+            for content_hash in orphans:
+                self._delete_sentences(content_hash)
+            self.dirty = False
+        if orphans or stale:
+            log.info("swept %d unfinished writes and the sentences of %d texts no article carries", len(stale), len(orphans))
+            self._bump()
+        return len(stale) + len(orphans)
+
+    def tidy(self, committed: Sequence[StoredArticle]) -> bool:
+        """For readers: sentences that no record carries (a write killed or failed part-way) take places
+        among a search's candidates, so they are swept as soon as they are seen, if no write is running.
+        True when something was removed."""
+        if self._lock_path is None or not self._lock_path.exists():
+            return False  # on a Chroma server, writes sweep: another server may be writing right now
+        expected = sum(len(a.layout.sentences) for a in {a.hash: a for a in committed}.values())
+        if not self.dirty and self.sentences.count() <= expected and not self.articles.get(where={"kind": "pending"}, limit=1)["ids"]:
+            return False
+        try:
+            handle = open(self._lock_path, "a+b")
+        except OSError:
+            return False
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a write is running (maybe ours): its sentences are not orphans yet
+            try:
+                return self.sweep(committed) > 0
+            except (StorageFailed, IndexUnreachable) as err:
+                log.info("left for the next write: %s", err)
+                return False
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def orphans(self, committed: Iterable[StoredArticle] | None = None) -> set[str]:
+        """Hashes of stored sentences that no record carries and no marker names. Cheap when there are
+        none: the sentences are counted against the records' layouts, and listed only when they differ."""
+        articles = list(self.load() if committed is None else committed)
+        expected = sum(len(a.layout.sentences) for a in {a.hash: a for a in articles}.values())
+        if self.sentences.count() <= expected:
+            return set()
+        stored: set[str] = set()
+        offset = 0
+        while True:  # sentences first, then the registry: a write that adds sentences wrote its marker before
+            page = self.sentences.get(include=[], limit=_PAGE * 10, offset=offset)
+            stored.update(parse_sentence_id(i)[0] for i in page["ids"])
+            if len(page["ids"]) < _PAGE * 10:
+                break
+            offset += _PAGE * 10
+        live = {a.hash for a in self.load()}
+        live |= {m["hash"] for m in self.articles.get(where={"kind": "pending"}, include=["metadatas"])["metadatas"]}
+        return stored - live
 
     def _release(self, content_hash: str, *, sweeping: bool = False) -> None:
         """Delete a hash's sentences unless a committed article still carries that text, or (unless
@@ -395,6 +599,11 @@ class Store:
     def _bump(self) -> None:
         revision = uuid.uuid4().hex
         with self._sync_lock:  # our own write: this client already holds it, so it is no reason to reopen
-            self.articles.modify(metadata={"qa_kind": "articles", "qa_revision": revision})
-            self._revision = revision
             self.writes += 1
+            try:
+                self.articles.modify(metadata={"qa_kind": "articles", "qa_revision": revision})
+            except Exception as err:  # the write is done; other processes notice it at the next one
+                log.info("could not record the index revision: %s", err)
+                self._recover()
+                return
+            self._revision = revision

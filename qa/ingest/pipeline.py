@@ -19,7 +19,7 @@ from qa.index.store import Store, StoredArticle, sentence_id
 from qa.ingest.readers import CorpusScan
 from qa.progress import LOADING, Progress, plural, status
 from qa.schemas import Article, IngestReport
-from qa.text import layout
+from qa.text import MAX_SENTENCE_CHARS, layout
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -55,13 +55,16 @@ def _under(path: Path, roots: Sequence[Path]) -> bool:
 
 
 class Ingestor:
-    def __init__(self, *, store: Store, embed_model: "Callable[[], BaseEmbedding]", chunk_chars: int) -> None:
+    def __init__(self, *, store: Store, embed_model: "Callable[[], BaseEmbedding]", chunk_chars: int,
+                 max_sentence_chars: int = MAX_SENTENCE_CHARS) -> None:  # fmt: skip
         self.store = store
         self._embed_model = embed_model  # loaded only when something is to be embedded: an ingest of nothing new is instant
         self.chunk_chars = chunk_chars
+        self.max_sentence_chars = max_sentence_chars
 
     def stored(self, article: Article) -> StoredArticle:
-        return StoredArticle(article=article, hash=article.hash, layout=layout(article.text, chunk_chars=self.chunk_chars))
+        cut = layout(article.text, chunk_chars=self.chunk_chars, max_sentence_chars=self.max_sentence_chars)
+        return StoredArticle(article=article, hash=article.hash, layout=cut)
 
     def ingest(
         self, articles: Sequence[Article], *, current: dict[str, StoredArticle], progress: bool = False
@@ -69,7 +72,7 @@ class Ingestor:
         """Write `articles` against the `current` registry contents; returns what changed."""
         started = time.perf_counter()
         report = IngestReport()
-        self.store.sweep()
+        self.store.sweep(list(current.values()))
         by_hash = {a.hash: a for a in current.values()}
         todo: list[tuple[StoredArticle, StoredArticle | None]] = []
         for article in articles:

@@ -23,7 +23,7 @@ from qa.errors import BadInput, NotText, TooLarge
 from qa.ingest.cleaning import clean_text
 from qa.ingest.parse_cache import ParseCache
 from qa.schemas import FIELD_LIMITS, Article, Parsed, SkippedLine
-from qa.text import MAX_NESTING, InvalidText, check_text, json_too_deep
+from qa.text import MAX_NESTING, InvalidText, check_text, json_too_deep, sentence_spans
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 _FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
@@ -138,7 +138,8 @@ def parse_bytes(data: bytes, *, name: str, source: str, max_bytes: int) -> Parse
     raw = decode(data, max_bytes=max_bytes)
     if suffix == ".jsonl":
         return _parse_jsonl(raw, source=source)
-    return Parsed(articles=[parse_text(raw, doc_id=slugify(Path(name).stem), source=source, fmt=_FORMATS[suffix])])
+    article = parse_text(raw, doc_id=slugify(Path(name).stem), source=source, fmt=_FORMATS[suffix], name=name)
+    return Parsed(articles=[article])
 
 
 def decode(data: bytes, *, max_bytes: int) -> str:
@@ -158,8 +159,9 @@ def decode(data: bytes, *, max_bytes: int) -> str:
 # ---------------------------------------------------------------- formats
 
 
-def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt") -> Article:
-    """Parse one document's text (`fmt` txt, md or html); a front-matter `id` wins over `doc_id`."""
+def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt", name: str | None = None) -> Article:
+    """Parse one document's text (`fmt` txt, md or html); a front-matter `id` wins over `doc_id`. `name`
+    is the file's name: the title of a one-paragraph .txt whose first sentence cannot be one."""
     if fmt == "html":
         return _parse_html(raw, doc_id=doc_id, source=source)
     if fmt not in ("txt", "md"):
@@ -172,9 +174,13 @@ def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt") -> Artic
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None:
         first_line = _heading(lines[first]) if fmt == "md" else lines[first].strip()
-        # Without a declared title the first line is the headline (unless too long to be one); with
-        # one, drop a repeated headline.
-        if (title is None and len(first_line) <= FIELD_LIMITS["title"]) or _squash(first_line) == title:
+        alone = not any(line.strip() for line in lines[first + 1 :])
+        # Without a declared title the first line is the headline (unless too long to be one), but a
+        # .txt of one paragraph is all article: its first sentence is the title. With a declared
+        # title, drop a repeated headline.
+        if fmt == "txt" and title is None and alone:
+            title = _first_sentence_title(first_line, name)
+        elif (title is None and len(first_line) <= FIELD_LIMITS["title"]) or _squash(first_line) == title:
             title = title or first_line
             lines = lines[first + 1 :]
             if fmt == "md" and lines and re.fullmatch(r"\s*(=+|-+)\s*", lines[0]):
@@ -189,6 +195,16 @@ def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt") -> Artic
         published=meta.get("published", meta.get("date")),
         author=meta.get("author"),
     )
+
+
+def _first_sentence_title(paragraph: str, name: str | None) -> str | None:
+    """A one-paragraph .txt's title: its first sentence, else (too long for a title) the file's name
+    without its suffix, else None (the id)."""
+    spans = sentence_spans(paragraph)
+    first = _squash(paragraph[spans[0][0] : spans[0][1]]) if spans else ""
+    if first and len(first) <= FIELD_LIMITS["title"]:
+        return first
+    return _squash(Path(name).stem) if name else None
 
 
 class _FrontMatterLoader(yaml.SafeLoader):

@@ -177,6 +177,13 @@ async function addPasted(form) {
     (title ? form.text : form.title).focus();
     return;
   }
+  // the article limit, as the server words it (pages.plain_error), before megabytes are sent for nothing
+  const limit = Number(document.body.dataset.maxUpload || 0);
+  if (limit && new Blob([text]).size > limit) {
+    libraryStatus(plainError(413, null, "article"), "error");
+    form.text.focus();
+    return;
+  }
   const payload = { title, text };
   if (form.url.value.trim()) payload.url = form.url.value.trim();
   if (form.published.value.trim()) payload.published = form.published.value.trim();

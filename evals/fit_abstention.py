@@ -1,0 +1,211 @@
+"""Fit the trained answer model's abstention classifier (qa/answer/abstention.py) and its threshold.
+
+    python -m evals.fit_abstention                      # writes qa/weights/answer-model/abstention.json
+    python -m evals.fit_abstention --dry-run            # prints the cross-validated figures only
+
+Nothing here is evaluated on: the questions come from the SQuAD 1.1 train articles that training held
+apart (`training.json` lists them). Three quarters of each article's paragraphs are indexed; the
+questions are
+- answerable: those of indexed paragraphs (label: the sentence holds a gold answer);
+- not in the articles: those of the paragraphs left out, whose answer no indexed paragraph holds;
+- altered: answerable ones changed the way SQuAD 2.0 writes unanswerable questions (a name, number
+  or year swapped, a negation inserted, a word replaced by its antonym).
+A logistic regression over every candidate sentence's features predicts "this sentence is a right
+answer"; the answer is the candidate it scores highest. Two-fold cross-validation by article gives
+the figures; the shipped fit uses every article. The threshold is the highest whose false abstention
+(answerable questions abstained on, counting the answerer's hard rules) is at most --max-false-abstention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evals import benchmarks
+from evals.metrics import contains_answer
+from evals.runner import engine_for
+from evals.train_answer_model import TRAIN_FILE, _anchors, _holds, alter, antonym, negate, split
+from evals.wordnet import wordnet
+from qa.answer.abstention import FEATURES, FILE
+from qa.answer.model import MODEL_DIR
+from qa.answer.question_types import STRICT, expected_type
+from qa.config import AnswerSettings, Settings
+from qa.engine import RANK_DEPTH
+from qa.ingest.readers import article_from_fields, slugify
+from qa.text import sentence_spans
+
+
+def _fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
+    """Logistic regression by Newton's method, with a bias column."""
+    x = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-x @ w))
+        g = x.T @ (p - y) + l2 * w
+        h = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
+        w -= np.linalg.solve(h, g)
+    return w
+
+
+@dataclass
+class Row:
+    case: benchmarks.Case
+    article: str  # the SQuAD article, for cross-validation folds
+    kind: str  # answerable, missing, altered
+    x: np.ndarray  # one row of features per candidate
+    y: np.ndarray  # candidate holds a gold answer
+    strict_lacks: np.ndarray  # "when"/"how many" and the candidate has no date or number
+    forced: bool  # nothing retrieved is about the question
+
+
+def collection(seed: int, held_apart: int, rng: random.Random, *, answerable: int, missing: int, altered: int):
+    _, arts = split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=seed, held_apart=held_apart)
+    wn = wordnet()
+    articles, cases = [], {"answerable": [], "missing": [], "altered": []}
+    owner = {}
+    for art in arts:
+        title = art["title"].replace("_", " ")
+        pool = _anchors("\n".join(p["context"] for p in art["paragraphs"]))
+        paras = list(enumerate(art["paragraphs"]))
+        left_out = set(rng.sample(range(len(paras)), len(paras) // 4))
+        indexed_text = "\n".join(p["context"] for i, p in paras if i not in left_out)
+        for i, para in paras:
+            doc_id = f"{slugify(art['title'])}-{i}"
+            if i not in left_out:
+                articles.append(article_from_fields(doc_id=doc_id, title=title, text=para["context"], source="squad-v1.1-train"))
+            spans = sentence_spans(para["context"])
+            for qa in para["qas"]:
+                answers = sorted({a["text"] for a in qa["answers"]})
+                owner[qa["id"]] = art["title"]
+                if i in left_out:
+                    if not any(_holds(indexed_text, a) for a in answers):
+                        cases["missing"].append(benchmarks.Case(qa["id"], qa["question"], []))
+                    continue
+                cases["answerable"].append(benchmarks.Case(qa["id"], qa["question"], answers, frozenset([doc_id])))
+                start = qa["answers"][0]["answer_start"]
+                sentence = next((para["context"][s:e] for s, e in spans if s <= start < e), "")
+                options = [alter(qa["question"], sentence, pool, rng), negate(qa["question"])]
+                if wn.available:
+                    options.append(antonym(qa["question"], sentence, wn, rng))
+                options = [o for o in options if o]
+                if sentence and options:
+                    cases["altered"].append(benchmarks.Case(qa["id"], rng.choice(options), []))
+    wanted = {"answerable": answerable, "missing": missing, "altered": altered}
+    chosen = [(k, c) for k, cs in cases.items() for c in rng.sample(cs, min(wanted[k], len(cs)))]
+    return articles, chosen, owner
+
+
+def rows(engine, chosen, owner) -> list[Row]:
+    snap = engine.library.snapshot()
+    answerer = engine.answerer
+    k = engine.settings.retrieval.top_k
+    out = []
+    for kind, case in chosen:
+        hits = engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).passages(case.question)
+        picks = answerer.score(case.question, hits[:k], snap=snap, others=hits[k:])
+        if not picks:
+            continue
+        pool, features = answerer.model_features(case.question, picks)
+        strict = expected_type(case.question) in STRICT
+        out.append(Row(
+            case, owner[case.id], kind, np.array([[f[n] for n in FEATURES] for f in features]),
+            np.array([bool(case.answers) and contains_answer(pk.text, case.answers) for pk in pool], dtype=float),
+            np.array([strict and bool(pk.features["lacks"]) for pk in pool]),
+            max(pk.features["cos"] for pk in picks) < engine.settings.answer.min_similarity,
+        ))  # fmt: skip
+    return out
+
+
+def decide(rs: list[Row], w: np.ndarray) -> list[tuple[Row, float, bool, bool]]:
+    """Per question: (row, best probability, forced abstention, best is right), as the answerer decides."""
+    out = []
+    for r in rs:
+        p = 1 / (1 + np.exp(-(r.x @ w[:-1] + w[-1])))
+        order = sorted(range(len(p)), key=lambda i: (r.strict_lacks[i], -p[i]))
+        best = order[0]
+        out.append((r, float(p[best]), r.forced or bool(r.strict_lacks[best]), bool(r.y[best])))
+    return out
+
+
+def measure(decided, threshold: float) -> dict[str, float]:
+    ans = [d for d in decided if d[0].kind == "answerable"]
+    unans = [d for d in decided if d[0].kind != "answerable"]
+    abstains = lambda d: d[2] or d[1] < threshold  # noqa: E731
+    out = {
+        "top1": np.mean([d[3] for d in ans]),
+        "answer_accuracy": np.mean([d[3] and not abstains(d) for d in ans]),
+        "false_abstention": np.mean([abstains(d) for d in ans]),
+        "abstention_recall": np.mean([abstains(d) for d in unans]),
+    }
+    for kind in ("missing", "altered"):
+        some = [d for d in unans if d[0].kind == kind]
+        out[f"abstention_recall_{kind}"] = np.mean([abstains(d) for d in some]) if some else float("nan")
+    return {k: round(float(v), 3) for k, v in out.items()}
+
+
+def threshold_for(decided, max_false: float) -> float:
+    grid = [i / 200 for i in range(200)]
+    ok = [t for t in grid if measure(decided, t)["false_abstention"] <= max_false]
+    return max(ok) if ok else 0.0
+
+
+def fit(rs: list[Row], l2: float) -> np.ndarray:
+    x = np.vstack([r.x for r in rs])
+    y = np.concatenate([r.y for r in rs])
+    return _fit(x, y, l2=l2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--answerable", type=int, default=900)
+    ap.add_argument("--missing", type=int, default=300)
+    ap.add_argument("--altered", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--max-false-abstention", type=float, default=0.10)
+    ap.add_argument("--model", type=Path, default=MODEL_DIR, help="the answer model directory to fit for")
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args(argv)
+    trained = json.loads((args.model / "training.json").read_text(encoding="utf-8"))
+    rng = random.Random(args.seed)
+    articles, chosen, owner = collection(trained["seed"], len(trained["held_apart_articles"]), rng,
+                                         answerable=args.answerable, missing=args.missing, altered=args.altered)  # fmt: skip
+    # the classifier being fitted must not decide anything yet: any shipped one only orders nothing here
+    engine = engine_for(f"calib-squad1-{trained['seed']}", articles, Settings(answer=AnswerSettings(model="trained", model_path=args.model)))
+    rs = rows(engine, chosen, owner)
+    arts = sorted({r.article for r in rs})
+    random.Random(0).shuffle(arts)
+    folds = [set(arts[::2]), set(arts[1::2])]
+    print(f"{len(rs)} questions ({sum(r.kind == 'answerable' for r in rs)} answerable) from {len(arts)} held-apart articles")
+    z_only = np.zeros(len(FEATURES) + 1)
+    z_only[FEATURES.index("z")] = 1.0
+    summary = {}
+    for name, weights_of in (("model logit alone", lambda train: z_only), ("classifier", lambda train: fit(train, args.l2))):
+        cv = []
+        for f in range(2):
+            train = [r for r in rs if r.article not in folds[f]]
+            test = [r for r in rs if r.article in folds[f]]
+            w = weights_of(train)
+            t = threshold_for(decide(train, w), args.max_false_abstention)
+            cv.append(measure(decide(test, w), t) | {"threshold": t})
+        summary[name] = {k: round(float(np.mean([c[k] for c in cv])), 3) for k in cv[0]}
+        print(f"{name}, two-fold by article:", summary[name])
+    w = fit(rs, args.l2)
+    t = threshold_for(decide(rs, w), args.max_false_abstention)
+    record = {
+        "weights": {k: round(float(v), 5) for k, v in zip(FEATURES, w[:-1])}, "bias": round(float(w[-1]), 5), "threshold": t,
+        "fitted_on": {"articles": len(arts), "questions": len(rs), "seed": args.seed, "max_false_abstention": args.max_false_abstention},
+        "fit": measure(decide(rs, w), t), "two_fold_by_article": summary,
+    }  # fmt: skip
+    print(json.dumps(record, indent=1))
+    if not args.dry_run:
+        (args.model / FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
