@@ -91,8 +91,8 @@ class AnswerSettings(BaseModel):
     model: Literal["trained", "linear"] = Field(
         "linear",
         description="`linear`: the feature-based ranker alone; `trained`: the shipped answer model "
-        "(qa/weights/answer-model), blended with the ranker, chooses the sentences and decides abstention. Not yet "
-        "the default: better on squad2 and at abstaining, but it can put a same-topic sentence before the answer.",
+        "(qa/weights/answer-model), a six-layer cross-encoder with a calibrated abstention classifier, chooses the "
+        "sentence and decides abstention. Not yet the default: it is mid-training and measures below the ranker.",
     )
     model_path: Path | None = Field(None, description="Another answer model directory; unset means the shipped one.")
     model_candidates: int = Field(

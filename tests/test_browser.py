@@ -269,10 +269,12 @@ def test_library_lists_adds_answers_opens_and_deletes(page: Page, tmp_path, embe
         # ask about it: the answer cites the new article
         turn = ask(page, BRIDGE_QUESTION)
         expect(turn.locator(".answer")).to_contain_text("The repairs were led by the engineer Marta Lindqvist")
-        turn.locator(".cite").first.click()
+        # the linear answer quotes two neighbouring sentences in article order, each its own citation
+        turn.locator(".cite").last.click()
         reader = page.locator("#source-panel")
         expect(reader.locator("h3")).to_have_text(BRIDGE["title"])
         expect(reader.locator("mark")).to_contain_text("Marta Lindqvist")
+        expect(reader.locator("mark")).not_to_contain_text("reopened to traffic")  # exactly the sentence it quotes
         # on a desktop the three sit side by side: nothing covers the answer or the question box
         bubble = turn.locator(".bubble.bot").bounding_box()
         library_box, reader_box = panel.bounding_box(), reader.bounding_box()
