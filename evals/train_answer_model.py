@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa.answer.model import MAX_LENGTH, MODEL_DIR, WEIGHTS_FILE, Candidate, pair_text, sentence_candidates
+from qa.answer.model import MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates
 from qa.backends import sha256
 from qa.text import STOPWORDS, is_question, sentence_spans, terms
 
@@ -312,7 +312,7 @@ def forward(model, tok, groups: list[Group], device: str, *, autocast: bool, par
 
     qs = [g.question for g in groups for _ in g.candidates]
     cands = [c for g in groups for c in g.candidates]
-    enc = tok(qs, [pair_text(c) for c in cands], truncation="longest_first", max_length=MAX_LENGTH)
+    enc = encode(tok, qs, cands, padded=False)
     order = sorted(range(len(qs)), key=lambda i: len(enc["input_ids"][i]))
     out = []
     for at in range(0, len(order), part):

@@ -70,22 +70,16 @@ class OnnxEmbedding(BaseEmbedding):
 
     def __init__(self, path: Path = EMBEDDER_DIR, *, batch_size: int = 64, **kwargs: Any) -> None:
         super().__init__(model_name=f"{path.name}/{ONNX_FILE}", embed_batch_size=batch_size, **kwargs)
-        import onnxruntime
         from tokenizers import Tokenizer
 
-        from qa.backends import verify_checksum
+        from qa.backends import onnx_session, verify_checksum
 
         verify_checksum(path / ONNX_FILE, path / "export.json", "onnx_sha256")
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=MAX_TOKENS)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        # Idle threads sleep instead of spinning: the embedder and the answer model run one after the
-        # other, and one session's spinning threads would take the cores from the other.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._tokenizer = tokenizer
-        self._session = onnxruntime.InferenceSession(str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path / ONNX_FILE)
 
     @classmethod
     def class_name(cls) -> str:

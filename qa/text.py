@@ -145,6 +145,11 @@ CITATION_MARKER = re.compile(r"\[(\d+)\]")
 _SPACED_MARKER = re.compile(r"\s*" + CITATION_MARKER.pattern)
 
 
+def whole_words(phrase: str) -> re.Pattern[str]:
+    """`phrase` where it stands as whole words: "us" is not found in "used"."""
+    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
+
+
 def strip_markers(text: str) -> str:
     """An answer without its [n] markers (and the space before each)."""
     return _SPACED_MARKER.sub("", text).strip()

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from qa.text import whole_words
+
 FILE = "abstention.json"
+
+
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 FEATURES = ("z", "margin", "none", "cos", "lex", "lex_window", "anchors", "no_anchors", "offers", "lacks")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'\u2019-]*")
@@ -36,7 +42,7 @@ def anchor_share(asked: set[str], text: str) -> float:
     if not asked:
         return 1.0
     low = text.lower()
-    return sum(bool(re.search(rf"(?<!\w){re.escape(a)}(?!\w)", low)) for a in asked) / len(asked)
+    return sum(bool(whole_words(a).search(low)) for a in asked) / len(asked)
 
 
 def candidate_features(z: Sequence[float], none: float, extra: Sequence[dict[str, float]]) -> list[dict[str, float]]:
@@ -66,5 +72,4 @@ class Abstention:
         return cls({k: float(raw["weights"][k]) for k in FEATURES}, float(raw["bias"]), float(raw["threshold"]))
 
     def probability(self, features: dict[str, float]) -> float:
-        s = self.bias + sum(w * features[k] for k, w in self.weights.items())
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, s))))
+        return sigmoid(self.bias + sum(w * features[k] for k, w in self.weights.items()))

@@ -13,17 +13,18 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from qa.answer.abstention import anchor_share, anchors, candidate_features
+from qa.answer.abstention import anchor_share, anchors, candidate_features, sigmoid
 from qa.answer.injection import instruction_like, redact
-from qa.answer.model import Candidate, sigmoid
+from qa.answer.model import Candidate
 from qa.answer.question_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
 from qa.index.passages import Passage
-from qa.text import is_heading, is_question, terms, tokens
+from qa.text import is_heading, is_question, terms, tokens, whole_words
 
 if TYPE_CHECKING:
     from qa.answer.model import AnswerModel
     from qa.index.snapshot import Snapshot
+    from qa.text import Sentence
 
 ABSTAIN_TEXT = "The articles don't say."
 
@@ -66,25 +67,27 @@ class Pick:
     def text(self) -> str:
         return self.passage.stored.article.text[self.start : self.end]
 
-    def previous(self) -> "Pick | None":
-        """The sentence before this one, as a pick of the same passage (None at a passage's start)."""
-        sentences = self.passage.stored.layout.sentences
-        j = self.sentence - 1
-        if j < 0 or sentences[j].chunk != sentences[self.sentence].chunk:
-            return None
-        before = sentences[j]
-        if instruction_like(self.passage.stored.article.text[before.start : before.end]):
-            return None
-        return Pick(self.passage, j, before.start, before.end, self.support, self.features)
-
-    def neighbour(self, offset: int) -> str:
-        """The sentence `offset` away from this one in its article ("" at either end)."""
+    def _near(self, offset: int) -> "Sentence | None":
+        """The sentence `offset` away from this one in its article; None at either end, or when it is an
+        instruction (the model reads the context too, and a quote must not carry one)."""
         sentences = self.passage.stored.layout.sentences
         j = self.sentence + offset
         if not 0 <= j < len(sentences):
-            return ""
-        text = self.passage.stored.article.text[sentences[j].start : sentences[j].end]
-        return "" if instruction_like(text) else text  # the model reads the context too: an instruction must not sway it
+            return None
+        s = sentences[j]
+        return None if instruction_like(self.passage.stored.article.text[s.start : s.end]) else s
+
+    def previous(self) -> "Pick | None":
+        """The sentence before this one, as a pick of the same passage (None at a passage's start)."""
+        before = self._near(-1)
+        if before is None or before.chunk != self.passage.stored.layout.sentences[self.sentence].chunk:
+            return None
+        return Pick(self.passage, self.sentence - 1, before.start, before.end, self.support, self.features)
+
+    def neighbour(self, offset: int) -> str:
+        """The text of the sentence `offset` away ("" where `_near` finds none)."""
+        s = self._near(offset)
+        return "" if s is None else self.passage.stored.article.text[s.start : s.end]
 
     def candidate(self, *, with_next: bool = False) -> "Candidate":
         """The sentence as the answer model sees it: with its title, the sentence before it and,
@@ -123,11 +126,6 @@ def _number_features(numbers: set[str], text: str) -> dict[str, float]:
 
 
 _WORD = re.compile(r"\S+")
-
-
-def _whole(phrase: str) -> re.Pattern[str]:
-    """`phrase` as whole words: "us" is not found in "used"."""
-    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
 
 
 def _fit(pick: Pick, max_words: int, question_terms: set[str]) -> Pick:
@@ -215,7 +213,8 @@ class ExtractiveAnswerer:
         for pk in picks:  # an answer that other articles also put forward is more likely right
             own = pk.passage.stored.id
             offered = candidates(pk.text, asks, question, common)
-            counts = [sum(bool(_whole(c).search(t)) for d, t in docs.items() if d != own) for c in offered]
+            patterns = [whole_words(c) for c in offered]
+            counts = [sum(bool(p.search(t)) for d, t in docs.items() if d != own) for p in patterns]
             pk.features["consensus"] = max(counts, default=0) / max(1, len(docs) - 1)
         for key in ("cos", "lex"):  # how a sentence compares with the other candidates
             values = sorted((pk.features[key] for pk in picks), reverse=True)

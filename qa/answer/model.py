@@ -5,13 +5,12 @@ on SQuAD 1.1 train only; weights, model card and checksum ship in `qa/weights/an
 from __future__ import annotations
 
 import json
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from qa.answer.abstention import Abstention
+from qa.answer.abstention import Abstention, sigmoid
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "answer-model"  # qa/weights, shipped as package data
 WEIGHTS_FILE = "model.safetensors"  # float16, for training to continue from
@@ -48,17 +47,14 @@ def sentence_candidates(text: str, spans: Sequence[tuple[int, int]], title: str,
     return [Candidate(at(i), title, at(i - 1), at(i + 1) if with_next else "") for i in range(len(spans))]
 
 
-def encode(tokenizer, questions: Sequence[str], candidates: Sequence[Candidate]):
+def encode(tokenizer, questions: Sequence[str], candidates: Sequence[Candidate], *, padded: bool = True):
     """Training's input (a transformers tokenizer), the same as AnswerModel's. longest_first: the
-    context goes first, and a very long question is cut rather than refused."""
+    context goes first, and a very long question is cut rather than refused. Unpadded: lists of ids,
+    for a caller that pads parts of a batch itself."""
     return tokenizer(
         list(questions), [pair_text(c) for c in candidates], truncation="longest_first", max_length=MAX_LENGTH,
-        padding=True, return_tensors="pt",
+        **({"padding": True, "return_tensors": "pt"} if padded else {}),
     )  # fmt: skip
-
-
-def sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 class AnswerModel:
@@ -67,11 +63,10 @@ class AnswerModel:
 
     def __init__(self, path: Path = MODEL_DIR) -> None:
         import numpy as np
-        import onnxruntime
         from safetensors import safe_open
         from tokenizers import Tokenizer
 
-        from qa.backends import model_path
+        from qa.backends import model_path, onnx_session
 
         self.path = Path(path)
         self.check()
@@ -85,10 +80,7 @@ class AnswerModel:
         self._tokenizer = tokenizer
         with safe_open(str(Path(model_path("bundled")) / "model.safetensors"), framework="np") as f:
             self._words = f.get_tensor("embeddings.word_embeddings.weight").astype(np.float32)
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see qa/embedding.py
-        self._session = onnxruntime.InferenceSession(str(self.path / ONNX_FILE), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(self.path / ONNX_FILE)
         self._np = np
         self._lock = threading.Lock()  # one forward pass at a time: two cores are shared, not split
 

@@ -128,6 +128,16 @@ def reachable(location: str = "the data directory", path: Path | None = None) ->
         raise
 
 
+def _pending(content_hash: str, at: int) -> dict:
+    """A pending marker's metadata: a write of this text started at `at` (0: a write being undone)."""
+    return {"kind": "pending", "hash": content_hash, "at": at}
+
+
+def _sentence_count(articles: Iterable[StoredArticle]) -> int:
+    """Sentences the index holds for these records: one set per distinct text."""
+    return sum(len(a.layout.sentences) for a in {a.hash: a for a in articles}.values())
+
+
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
     for k in range(0, len(items), size):
         yield items[k : k + size]
@@ -395,8 +405,13 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------------------
     def _marker(self, marker_id: str, content_hash: str) -> dict:
-        return {"ids": [marker_id], "embeddings": [_PLACEHOLDER],
-                "metadatas": [{"kind": "pending", "hash": content_hash, "at": int(time.time())}]}  # fmt: skip
+        return {"ids": [marker_id], "embeddings": [_PLACEHOLDER], "metadatas": [_pending(content_hash, int(time.time()))]}
+
+    def _mark(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]], *, at: int) -> None:
+        """A pending marker for each of `items`, in calls of at most Chroma's batch size."""
+        for group in _batches(items, self.max_batch):
+            self.articles.upsert(ids=[f"pending:{st.hash}" for st, _, _ in group], embeddings=[_PLACEHOLDER] * len(group),
+                                 metadatas=[_pending(st.hash, at) for st, _, _ in group])  # fmt: skip
 
     def put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]]) -> None:
         """Write articles as one group: markers, sentences, then the records (the commit), then cleanup.
@@ -409,15 +424,10 @@ class Store:
         if not items:
             return
         markers = [f"pending:{stored.hash}" for stored, _, _ in items]
-        now = int(time.time())
         size = self.max_batch
         with self._storage():
             try:
-                for k in range(0, len(items), size):
-                    self.articles.upsert(
-                        ids=markers[k : k + size], embeddings=[_PLACEHOLDER] * len(markers[k : k + size]),
-                        metadatas=[{"kind": "pending", "hash": stored.hash, "at": now} for stored, _, _ in items[k : k + size]],
-                    )  # fmt: skip
+                self._mark(items, at=int(time.time()))
                 nodes = [n for _, ns, _ in items for n in ns]
                 for batch in _batches(nodes, size):
                     self.vector_store.add(list(batch))
@@ -449,10 +459,7 @@ class Store:
         try:
             # Rewriting the markers first makes Chroma apply whatever of the failed calls it still holds
             # (it can apply a failed call at the next write), so what is read next is what is stored.
-            for k in range(0, len(markers), self.max_batch):
-                group = items[k : k + self.max_batch]
-                self.articles.upsert(ids=markers[k : k + self.max_batch], embeddings=[_PLACEHOLDER] * len(group),
-                                     metadatas=[{"kind": "pending", "hash": st.hash, "at": 0} for st, _, _ in group])  # fmt: skip
+            self._mark(items, at=0)
             got = self.articles.get(ids=[st.id for st, _, _ in items], include=["metadatas"])
             landed = {i: m.get("hash") for i, m in zip(got["ids"], got["metadatas"])}
             for stored, _, previous in items:
@@ -545,7 +552,7 @@ class Store:
         True when something was removed."""
         if self._lock_path is None or not self._lock_path.exists():
             return False  # on a Chroma server, writes sweep: another server may be writing right now
-        expected = sum(len(a.layout.sentences) for a in {a.hash: a for a in committed}.values())
+        expected = _sentence_count(committed)
         if not self.dirty and self.sentences.count() <= expected and not self.articles.get(where={"kind": "pending"}, limit=1)["ids"]:
             return False
         try:
@@ -569,8 +576,7 @@ class Store:
         """Hashes of stored sentences that no record carries and no marker names. Cheap when there are
         none: the sentences are counted against the records' layouts, and listed only when they differ."""
         articles = list(self.load() if committed is None else committed)
-        expected = sum(len(a.layout.sentences) for a in {a.hash: a for a in articles}.values())
-        if self.sentences.count() <= expected:
+        if self.sentences.count() <= _sentence_count(articles):
             return set()
         stored: set[str] = set()
         offset = 0
