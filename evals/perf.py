@@ -58,7 +58,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3, help="runs of each cold-process row (the median is reported)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--only", choices=["memory", "writes"], help="run one group of rows alone")
+    ap.add_argument("--memory-mb", type=float, default=4.9, help="size of each upload of the memory rows")
+    ap.add_argument("--writes-mb", type=float, default=4.9, help="size of each big article of the writes rows")
     args = ap.parse_args(argv)
+
+    # -- writes: a small write and a second server's next question, with two big articles indexed (issue 21) --
+    if args.only == "writes":
+        print(json.dumps({"rows": _writes(args.paragraphs, args.writes_mb, args.runs)}, indent=1))
+        return
+
+    # -- memory: the peak a big upload adds to a `qa serve` process (issue 21) --
+    if args.only == "memory":
+        print(json.dumps({"rows": _memory(args.memory_mb)}, indent=1))
+        return
 
     bench = benchmarks.load("squad2", limit=None, seed=0)
     articles = bench.articles[: args.paragraphs]
@@ -91,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
 
         rows.update(_answers(root, env, questions))
         rows.update(_http(env, questions))
+    rows.update(_memory(args.memory_mb))
+    rows.update(_writes(args.paragraphs, args.writes_mb, args.runs))
     report = {"paragraphs": len(articles), "questions": len(questions), "rows": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()}}
     print(json.dumps(report, indent=1))
     if args.json:
@@ -163,6 +178,161 @@ def _http(env: dict[str, str], questions: list[str], clients: int = 32, repeat: 
     return {f"{clients} HTTP clients (questions/s)": {"ours": over_http, "in_process": in_process,
                                                       "ratio": over_http / in_process, "errors": errors, "goal": 0.8}}  # fmt: skip
 
+
+def _made_up(n_bytes: int, *, ends: bool, seed: int = 21) -> str:
+    """Seeded made-up words (nearly all distinct), a sentence end every 15-25 words unless not `ends`."""
+    import random
+
+    rng = random.Random(seed)
+    words, size, until_end = ["Made", "up", "words", "\n\n"], 0, rng.randint(15, 25)
+    while size < n_bytes:
+        word = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(3, 10)))
+        until_end -= 1
+        if ends and until_end == 0:
+            word, until_end = word + ".", rng.randint(15, 25)
+        elif ends and words[-1].endswith("."):
+            word = word.capitalize()
+        words.append(word)
+        size += len(word) + 1
+    return " ".join(words)
+
+
+def _vm(pid: int, field: str) -> float:
+    """VmHWM (peak) or VmRSS of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _memory(mb: float = 4.9) -> dict[str, dict[str, float]]:
+    """Peak RSS a `qa serve` process adds to take one upload of `mb` MB (goal: about 100 MB), a fresh server
+    each, after a small article and a question (model loaded, one write done); `held`: RSS added after."""
+    import httpx
+
+    rows = {}
+    for label, ends in (("sentences", True), ("no sentence ends", False)):
+        text = _made_up(int(mb * 1_000_000), ends=ends).encode()
+        with tempfile.TemporaryDirectory() as tmp, qa_serve(os.environ | {"QA_DATA_DIR": tmp}) as (url, server, _):
+            with httpx.Client(base_url=url, timeout=3600) as http:
+                http.post("/api/documents", json={"title": "Warm", "text": "The ferry sailed at dawn on Sunday."}).raise_for_status()
+                http.post("/api/ask", json={"question": "When did the ferry sail?"}).raise_for_status()
+                peak, rss = _vm(server.pid, "VmHWM"), _vm(server.pid, "VmRSS")
+                started = time.perf_counter()
+                http.post("/api/documents", files={"file": ("big.txt", text, "text/plain")}).raise_for_status()
+                seconds = time.perf_counter() - started
+                time.sleep(1)
+                rows[f"upload of {mb} MB, {label}: added peak (MB)"] = {
+                    "ours": _vm(server.pid, "VmHWM") - peak, "held": _vm(server.pid, "VmRSS") - rss,
+                    "before": peak, "seconds": seconds, "goal": 100.0}  # fmt: skip
+    return rows
+
+
+def _setup_embedding(real=None, dim: int = 0):
+    """For building the writes rows' indexes: `real`'s vectors, each text embedded once for both indexes;
+    without it, seeded random unit vectors, for the made-up articles, which the bundled model would take
+    hours to embed here (the rows time what later writes and questions pay for them, not their own write)."""
+    import zlib
+
+    import numpy as np
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+    memo: dict[str, list[float]] = {}
+
+    class Setup(BaseEmbedding):
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            if real is None:
+                vectors = (np.random.default_rng(zlib.crc32(t.encode())).standard_normal(dim) for t in texts)
+                return [(v / np.linalg.norm(v)).tolist() for v in vectors]
+            todo = [t for t in dict.fromkeys(texts) if t not in memo]
+            memo.update(zip(todo, real.get_text_embedding_batch(todo) if todo else []))
+            return [memo[t] for t in texts]
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._get_text_embeddings([text])[0]
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._get_text_embedding(query)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_text_embedding(query)
+
+    return Setup(model_name="setup")
+
+
+def _timed(fn, into: list[float]):
+    def timed_call(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            into.append(time.perf_counter() - started)
+
+    return timed_call
+
+
+def _writes(paragraphs: int, mb: float, runs: int, settle: int = 3) -> dict[str, dict[str, float]]:
+    """A small write (one short article, `Library.add`) and a second server's first question after it (a
+    second engine on the same data directory), on two squad2 indexes, one with two articles of `mb` MB of
+    made-up words added; taken in turn, so both see the same machine load. The ratio is what the big
+    articles cost every later write (goal 1.0x). `refresh`: the part of a write spent bringing the snapshot
+    up to date (the rest is Chroma's). The second server reopens its embedded Chroma client at each write,
+    and a fresh client's first call loads the collection: `reopen` times that alone. The first
+    `settle` rounds are not timed: until Chroma has applied the big write's log, a fresh client reads it
+    too (some 2.5 s); their slowest question is `settling`."""
+    from qa import backends
+    from qa.config import EmbeddingSettings, Settings
+    from qa.engine import QAEngine
+    from qa.library import Library
+
+    bench = benchmarks.load("squad2", limit=None, seed=0)
+    articles = bench.articles[:paragraphs]
+    question = next(c.question for c in bench.cases if c.doc_ids & {a.id for a in articles})
+    embed = backends.embedding_model(EmbeddingSettings())
+    setup = _setup_embedding(embed)
+    times: dict[str, tuple[list[float], list[float]]] = {"without": ([], []), "with": ([], [])}
+    reopen: dict[str, float] = {}
+    refreshes: dict[str, list[float]] = {"without": [], "with": []}  # each call's seconds
+    refresh: dict[str, list[float]] = {"without": [], "with": []}  # their sum in each write
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = {}
+        for phase in times:
+            settings = Settings(data_dir=Path(tmp) / phase)
+            Library(settings, embed_model=setup).add(articles)
+            if phase == "with":
+                seeded = Library(settings, embed_model=_setup_embedding(dim=len(embed.get_text_embedding("x"))))
+                seeded.add([seeded.new_article(title=f"Made up {i}", text=_made_up(int(mb * 1e6), ends=True, seed=i))
+                            for i in (1, 2)])  # fmt: skip
+            writer, reader = Library(settings, embed_model=embed), QAEngine(settings, embed_model=embed)
+            writer.index.refresh = _timed(writer.index.refresh, refreshes[phase])
+            reader.library.index.check_every_s = 0  # looks for writes at every question, as after a second's pause
+            writer.snapshot(), reader.warm_up()  # each takes the articles in once: not timed
+            sides[phase] = writer, reader
+        for i in range(settle + runs):
+            for phase, (writer, reader) in sides.items():
+                text = f"Ferry {i} left Dunmore at {i + 5} am on Sunday ({phase} big ones). It carried {40 + i} people."
+                started, calls = time.perf_counter(), len(refreshes[phase])
+                writer.add([writer.new_article(title=f"Ferry {i}", text=text)])
+                times[phase][0].append(time.perf_counter() - started)
+                refresh[phase].append(sum(refreshes[phase][calls:]))
+                started = time.perf_counter()
+                reader.ask(question)
+                times[phase][1].append(time.perf_counter() - started)
+        for phase, (writer, _) in sides.items():
+            fresh = backends.chroma_client(writer.settings.chroma, data_dir=writer.settings.data_dir)
+            started = time.perf_counter()
+            fresh.get_collection(f"{writer.settings.chroma.collection}-sentences").count()
+            reopen[phase] = time.perf_counter() - started
+    (w0, a0), (w1, a1) = ((statistics.median(w[settle:]), statistics.median(a[settle:])) for w, a in times.values())
+    name = f"with two {mb} MB articles of made-up words indexed"
+    return {
+        f"small write, {name} (s)": {"ours": w1, "without": w0, "ratio": w1 / w0, "goal": 1.0,
+                                     "refresh": statistics.median(refresh["with"][settle:]),
+                                     "refresh_without": statistics.median(refresh["without"][settle:])},
+        f"second server's next question, {name} (s)": {"ours": a1, "without": a0, "ratio": a1 / a0, "goal": 1.0,
+                                                         "settling": max(times["with"][1][:settle], default=0.0),
+                                                         "reopen": reopen["with"], "reopen_without": reopen["without"]},
+    }
 
 if __name__ == "__main__":
     main()

@@ -99,9 +99,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from qa.config import Settings
 
     paths = args.paths or [Settings().corpus_dir]
-    report = _library().ingest(paths, prune=args.prune, progress=True)  # a bar on a terminal, else a line now and then
+    report = _library().ingest(paths, prune=args.prune, replace=args.replace, progress=True)  # a bar on a terminal, else a line now and then
     for path, reason in report.skipped.items():
         print(f"qa: warning: skipped {path}: {reason}", file=sys.stderr)
+    for new, name in report.renamed.items():
+        print(f"qa: note: {name!r} is another story's id, so this one was added as {new!r} "
+              "(qa ingest --replace replaces instead)", file=sys.stderr)  # fmt: skip
     if args.json:
         _print_json(report)
     else:
@@ -288,6 +291,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ingest", help="index files or folders (default: corpus/)")
     s.add_argument("paths", nargs="*", type=Path)
     s.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    s.add_argument("--replace", action="store_true",
+                   help="a file named like a stored article of another story replaces it (default: added beside it)")  # fmt: skip
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_ingest)
 

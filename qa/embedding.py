@@ -38,28 +38,26 @@ def count_tokens(texts: Sequence[str]) -> int:
     return sum(len(e.ids) for e in _counting_tokenizer().encode_batch(list(texts), add_special_tokens=False))
 
 
-_TRUNCATED_CHARS = 1100  # about MAX_TOKENS word pieces of English
-_ATTENTION_BUDGET = 32 * _TRUNCATED_CHARS**2  # batch x chars^2: 32 sentences cut at 256 word pieces (about 100 MB)
+# Word pieces per onnxruntime call, padding included: its arena keeps the peak of any call for good, and
+# a call's memory grows with batch x length (hidden states) and batch x length^2 (attention scores).
+# 512 add about 10 MB and embed as fast per sentence as bigger calls; 64 x 256 added over 1 GB.
+_TOKEN_BUDGET = 2 * MAX_TOKENS
 
 
-def _by_attention_size(texts: list[str]) -> list[list[str]]:
-    """Split a batch so that batch x longest^2 stays bounded: attention scores grow with the square of
-    the padded length, and 64 sentences of 256 word pieces need about 200 MB per layer for them alone.
-    Lengths are in characters (up to where the model cuts), a cheap stand-in for word pieces."""
-    parts: list[list[str]] = []
-    part: list[str] = []
-    longest = 0
-    for text in texts:
-        n = min(len(text), _TRUNCATED_CHARS)
-        longest_with = max(longest, n, 1)
-        if part and (len(part) + 1) * longest_with**2 > _ATTENTION_BUDGET:
-            parts.append(part)
-            part, longest_with = [], max(n, 1)
-        part.append(text)
-        longest = longest_with
-    if part:
-        parts.append(part)
-    return parts
+def _runs(lengths: Sequence[int]) -> list[range]:
+    """Consecutive runs of a batch within the token budget once padded to their longest (a text longer
+    than the budget alone). Lengths in word pieces, as tokenized: characters say little (a made-up or
+    foreign word takes a piece per 2-3 of them)."""
+    runs: list[range] = []
+    start, longest = 0, 0
+    for k, n in enumerate(lengths):
+        longest = max(longest, n)
+        if k > start and (k - start + 1) * longest > _TOKEN_BUDGET:
+            runs.append(range(start, k))
+            start, longest = k, n
+    if start < len(lengths):
+        runs.append(range(start, len(lengths)))
+    return runs
 
 
 class OnnxEmbedding(BaseEmbedding):
@@ -88,13 +86,15 @@ class OnnxEmbedding(BaseEmbedding):
     def _embed(self, texts: list[str]) -> list[list[float]]:
         import numpy as np
 
+        encoded = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        lengths = mask.sum(axis=1)
         out: list[list[float]] = []
-        for part in _by_attention_size(texts):
-            encoded = self._tokenizer.encode_batch(part)
-            feed = {
-                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-            }
+        for run in _runs(lengths.tolist()):
+            longest = int(lengths[run.start : run.stop].max())  # padding is at the end: cut to this run's longest
+            feed = {name: np.ascontiguousarray(a[run.start : run.stop, :longest])
+                    for name, a in (("input_ids", ids), ("attention_mask", mask))}  # fmt: skip
             out += self._session.run(None, feed)[0].tolist()
         return out
 

@@ -12,6 +12,7 @@ from qa.config import Settings
 from qa.errors import BadInput, NotFound, TooLarge
 from qa.index.snapshot import Index, Snapshot
 from qa.index.store import Store, StoredArticle
+from qa.ingest.identity import identify
 from qa.ingest.parse_cache import ParseCache
 from qa.ingest.pipeline import Ingestor
 from qa.ingest.pipeline import prune as prune_missing
@@ -82,6 +83,17 @@ class Library:
             raise NotFound(f"no article with id {doc_id!r}")
         return stored
 
+    def shown(self, doc_id: str) -> StoredArticle:
+        """An article as a client sees it: a sentence addressed to AI systems masked character for
+        character and a flagged title replaced by a note (qa.answer.injection), so offsets still hold."""
+        from qa.answer.injection import mask, redact
+
+        stored = self.document(doc_id)
+        a = stored.article
+        spans = [(s.start, s.end) for s in stored.layout.sentences]
+        article = a.model_copy(update={"text": mask(a.text, spans), "title": redact(a.title)})
+        return StoredArticle(article=article, hash=stored.hash, layout=stored.layout)
+
     # -- uploads -----------------------------------------------------------------------------------
     def parse_upload(self, name: str, data: bytes) -> Parsed:
         """An uploaded file's articles, read as `qa ingest` reads that format."""
@@ -95,8 +107,8 @@ class Library:
         limit = self.settings.ingest.max_file_bytes
         if len(text.encode()) > limit:
             raise TooLarge(f"the article is too large (the limit is {limit} bytes)")
-        return article_from_fields(doc_id=slugify(doc_id or title), title=title, text=text, source="api",
-                                   url=url, published=published, author=author)  # fmt: skip
+        return article_from_fields(doc_id=slugify(doc_id or title), title=title, text=text, source="api", url=url,
+                                   published=published, author=author, id_given=doc_id is not None)  # fmt: skip
 
     # -- writing -----------------------------------------------------------------------------------
     def _ingestor(self) -> Ingestor:
@@ -105,7 +117,18 @@ class Library:
         return Ingestor(store=self.store, embed_model=lambda: self.embed_model, chunk_chars=i.chunk_chars,
                         max_sentence_chars=i.max_sentence_chars)  # fmt: skip
 
-    def ingest(self, paths: Sequence[Path], *, prune: bool = False, progress: bool = False) -> IngestReport:
+    def _write(self, articles: Sequence[Article], current: dict[str, StoredArticle], *, replace: bool,
+               progress: bool) -> tuple[list[Article], IngestReport]:  # fmt: skip
+        """Give each article the id it is stored under (qa.ingest.identity), then index them."""
+        named = identify(articles, current, replace=replace)
+        report = self._ingestor().ingest(named, current=current, progress=progress) if named else IngestReport()
+        report.renamed = {a.id: o.id for o, a in zip(articles, named) if a.id != o.id}
+        report.ids = [report.duplicates.get(a.id, a.id) for a in named]
+        return named, report
+
+    def ingest(self, paths: Sequence[Path], *, prune: bool = False, replace: bool = False,
+               progress: bool = False) -> IngestReport:  # fmt: skip
+        """`replace`: an article whose name's id another story holds replaces it, instead of being added beside it."""
         cache = ParseCache(self.settings.data_dir / "cache" / "parsed")
         scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes, cache=cache)
         if not scan.articles and not scan.skipped:
@@ -113,21 +136,38 @@ class Library:
         with self._write_lock, self.store.reading(), self.store.writing():
             writes = self.store.writes
             current = {a.id: a for a in self.store.load()}  # as it is now; no BM25 built for an ingest of nothing new
-            report = self._ingestor().ingest(scan.articles, current=current, progress=progress) if scan.articles else IngestReport()
+            scan.articles, report = self._write(scan.articles, current, replace=replace, progress=progress)
             after = self.index.refresh().articles if self.store.writes != writes else current
-            if prune:
+            if prune:  # with the stored ids: a file's article added as `bridge-2` is still its file's
                 report.deleted = prune_missing(self.store, scan, roots=paths, current=after)
                 if report.deleted:  # reload the registry only when pruning changed it
                     self.index.refresh()
             report.skipped = {s.path: s.reason for s in scan.skipped}
         return report
 
-    def add(self, articles: Sequence[Article], *, progress: bool = False) -> IngestReport:
+    def add(self, articles: Sequence[Article], *, replace: bool = False, progress: bool = False) -> IngestReport:
         """Index articles that did not come from files (API uploads, benchmarks)."""
         with self._write_lock, self.store.reading(), self.store.writing():
-            report = self._ingestor().ingest(articles, current=self.index.refresh().articles, progress=progress)
+            _, report = self._write(articles, self.index.refresh().articles, replace=replace, progress=progress)
             self.index.refresh()
         return report
+
+    def move(self, doc_id: str, to: str) -> tuple[StoredArticle, str | None]:
+        """Give an article another id; the article holding that id, if any, is replaced (the page's
+        "replace it" after an upload was added beside a story with the same name). Returns the moved
+        article and the id of the one replaced."""
+        if slugify(to) != to:
+            raise BadId(f"to: use lowercase letters, digits and single dashes, such as {slugify(to)!r}", "to")
+        with self._write_lock, self.store.reading(), self.store.writing():
+            stored = self.store.get(doc_id)
+            if stored is None:
+                raise NotFound(f"no article with id {doc_id!r}")
+            if to == doc_id:
+                return stored, None
+            held = self.store.get(to)
+            moved = self.store.rename(stored, stored.article.model_copy(update={"id": to}), replacing=held)
+            self.index.refresh()
+        return moved, held.id if held is not None else None
 
     def delete(self, doc_id: str) -> None:
         with self._write_lock, self.store.reading(), self.store.writing():

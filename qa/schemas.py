@@ -31,6 +31,11 @@ class Article(BaseModel):
     url: str | None = None
     published: str | None = None
     author: str | None = None
+    id_given: bool = Field(
+        default=False,
+        description="As read: the id was given (front matter `id`, a jsonl record, the API's `id`), not made from a "
+        "file name or title. A given id always updates its article; a made one only for an edit (qa.ingest.identity).",
+    )
 
     @property
     def hash(self) -> str:
@@ -143,6 +148,12 @@ class IngestReport(BaseModel):
     updated: list[str] = Field(default_factory=list)
     unchanged: list[str] = Field(default_factory=list)
     duplicates: dict[str, str] = Field(default_factory=dict, description="id -> id of the stored copy")
+    renamed: dict[str, str] = Field(
+        default_factory=dict,
+        description="new id -> the id its name gave, which another story holds: added beside it, not over it "
+        "(send replace=true to replace that one instead)",
+    )
+    ids: list[str] = Field(default_factory=list, description="the stored id of each article sent, in order")
     deleted: list[str] = Field(default_factory=list)
     skipped: dict[str, str] = Field(default_factory=dict, description="path -> reason")
     sentences_embedded: int = 0

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from qa.config import Settings
 from qa.engine import QAEngine
 from qa.library import Library
-from qa.schemas import Answer, Article, ArticleInfo, IngestReport, Parsed, SkippedLine
+from qa.schemas import FIELD_LIMITS, Answer, Article, ArticleInfo, IngestReport, Parsed, SkippedLine
 from qa.text import check_text
 from server import answering, deps
 from server.errors import ApiError, describe
@@ -43,6 +43,17 @@ class Added(BaseModel):
 
 class Deleted(BaseModel):
     deleted: str
+
+
+class MoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: StrictStr = Field(min_length=1, max_length=FIELD_LIMITS["id"], description="The id the article takes.")
+
+
+class Moved(BaseModel):
+    document: ArticleInfo
+    replaced: str | None = Field(None, description="The article that held the id before, now gone.")
 
 
 class Document(BaseModel):
@@ -91,10 +102,10 @@ async def documents(library: Library = Depends(deps.library)) -> list[ArticleInf
     "/documents/{doc_id}",
     response_model=Document,
     dependencies=[Depends(deps.require_read)],
-    summary="One article with its text",
+    summary="One article with its text (a sentence addressed to AI systems masked, offsets unchanged)",
 )
 async def document(doc_id: str, library: Library = Depends(deps.library)) -> Document:
-    stored = await run_in_threadpool(library.document, doc_id)
+    stored = await run_in_threadpool(library.shown, doc_id)
     return Document(info=stored.info(), article=stored.article)
 
 
@@ -165,13 +176,16 @@ async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
     summary="Add or update articles (JSON with title and text, or a file upload); indexed before the response",
     openapi_extra=_UPLOAD_DOC, responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 507: {"model": ErrorBody}},
 )  # fmt: skip
-async def add_document(request: Request, response: Response, library: Library = Depends(deps.library),
-                       s: Settings = Depends(deps.settings)) -> Added:  # fmt: skip
+async def add_document(
+    request: Request, response: Response, library: Library = Depends(deps.library), s: Settings = Depends(deps.settings),
+    replace: bool = Query(False, description="an article named like a stored one of another story replaces it "
+                          "(default: it is added beside it under a numbered id; see `report.renamed`)"),
+) -> Added:  # fmt: skip
     parsed = await _parsed(request, s, library)  # InvalidText is a 400 naming its field (server/errors.py)
-    report = await run_in_threadpool(library.add, parsed.articles)
+    report = await run_in_threadpool(lambda: library.add(parsed.articles, replace=replace))
     if not report.added:
         response.status_code = 200  # nothing new: updated, unchanged or a duplicate
-    documents = library.infos([report.duplicates.get(a.id, a.id) for a in parsed.articles])
+    documents = library.infos(report.ids)
     return Added(report=report, documents=documents, skipped=parsed.skipped)
 
 
@@ -180,3 +194,13 @@ async def add_document(request: Request, response: Response, library: Library = 
 async def delete_document(doc_id: str, library: Library = Depends(deps.library)) -> Deleted:
     await run_in_threadpool(library.delete, doc_id)
     return Deleted(deleted=doc_id)
+
+
+@router.post("/documents/{doc_id}/move", response_model=Moved,
+             dependencies=[Depends(deps.require_write), Depends(deps.json_body)],
+             summary="Give an article another id, replacing the article that holds it (after an upload was "
+                     "added beside a story with the same name: `report.renamed`)",
+             responses={404: {"model": ErrorBody}, 507: {"model": ErrorBody}})  # fmt: skip
+async def move_document(doc_id: str, body: MoveIn, library: Library = Depends(deps.library)) -> Moved:
+    moved, replaced = await run_in_threadpool(library.move, doc_id, body.to)
+    return Moved(document=moved.info(), replaced=replaced)

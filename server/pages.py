@@ -334,7 +334,7 @@ async def favicon() -> Response:
 
 # -- the library without JavaScript --------------------------------------------------------------
 def _library_page(request: Request, rt: Runtime, view: str, *, status: int = 200, **context) -> Response:
-    context = {**_common(rt), "view": view, "banner": None, "error": None, "form": {}, **context}
+    context = {**_common(rt), "view": view, "banner": None, "error": None, "form": {}, "replace": [], **context}
     return templates.TemplateResponse(
         request, "library.html", context, status_code=status, headers={"Content-Security-Policy": CSP}
     )
@@ -384,22 +384,37 @@ def _genuine(title: str, sig: str | None) -> bool:
     return hmac.compare_digest(_signed(title).encode(), (sig or "").encode("utf-8", "surrogatepass"))
 
 
-def added_words(report: IngestReport, infos: list[ArticleInfo], skipped: int = 0) -> str:
-    """One line on what an add did (library.js says the same)."""
+def added_words(report: IngestReport, infos: list[ArticleInfo], skipped: int = 0, *, file: bool = True) -> str:
+    """One line on what an add did (library.js says the same). `file`: whether a file was sent (its name
+    gave the ids), not pasted text (its title did)."""
     title = {i.id: i.title for i in infos}
+    plain = [i for i in report.added if i not in report.renamed]  # the others are added beside a namesake
     parts = []
-    if len(report.added) == 1:
-        info = next(i for i in infos if i.id == report.added[0])
+    if len(plain) == 1 and plain[0] in title:
+        info = next(i for i in infos if i.id == plain[0])
         counts = f"{plural(info.chunks, 'passage')}, {plural(info.sentences, 'sentence')}"
         parts.append(f"Added “{info.title}”: {counts}.")
-    elif report.added:
-        parts.append(f"Added {plural(len(report.added), 'article')}.")
+    elif plain:
+        parts.append(f"Added {plural(len(plain), 'article')}.")
+    why = "its file has the same name" if file else "it has the same title"
+    parts += [f"Added “{title.get(i, i)}” beside “{title.get(old, old)}”: {why} but tells another story."
+              for i, old in report.renamed.items() if i in report.added]  # fmt: skip
     parts += [f"Updated “{title.get(i, i)}”: its new text is indexed." for i in report.updated]
     parts += [f"“{title.get(i, i)}” is already in the library, unchanged." for i in report.unchanged]
     parts += [f"That text is already in the library as “{title.get(s, s)}”." for s in report.duplicates.values()]
     if skipped:
         parts.append(f"Skipped {plural(skipped, 'record')} that could not be read.")
     return " ".join(parts) or "Nothing new was added."
+
+
+def replacements(renamed: dict[str, str], infos: list[ArticleInfo], *, it: bool = True) -> list[dict]:
+    """The banner's "Replace “…” with it" forms: one for each article added beside a namesake, while both
+    are listed. "with it" only right after the one sentence that names it; else the new title."""
+    title = {i.id: i.title for i in infos}
+    pairs = [(new, old) for new, old in renamed.items() if new in title and old in title]
+    named = not it or len(pairs) > 1
+    return [{"id": new, "to": old, "label": f"Replace “{title[old]}” with " + (f"“{title[new]}”" if named else "it")}
+            for new, old in pairs]  # fmt: skip
 
 
 def _fields(form) -> dict[str, str]:
@@ -444,15 +459,16 @@ async def library_add(request: Request, rt: Runtime = Depends(deps.runtime)):
     except Exception:
         log.exception("adding an article from the library form failed")
         return await run_in_threadpool(partial(_listing, request, rt, status=500, error=plain_error(500)))
-    ids = [report.duplicates.get(a.id, a.id) for a in parsed.articles]
-    if report.added and not (report.updated or report.unchanged or report.duplicates or parsed.skipped):
+    if report.added and not (report.updated or report.unchanged or report.duplicates or report.renamed or parsed.skipped):
         return RedirectResponse("/library?added=" + quote(",".join(report.added)), status_code=303)
-    words = added_words(report, await run_in_threadpool(library.infos, ids), len(parsed.skipped))
-    return await run_in_threadpool(partial(_listing, request, rt, banner=words, fresh=ids))
+    infos = await run_in_threadpool(library.infos, [*report.ids, *report.renamed.values()])  # titles of namesakes too
+    words = added_words(report, infos, len(parsed.skipped), file=what == "file")
+    replace = replacements(report.renamed, infos)
+    return await run_in_threadpool(partial(_listing, request, rt, banner=words, fresh=report.ids, replace=replace))
 
 
 def _stored(rt: Runtime, doc_id: str):
-    return rt.library(wait_s=30).document(doc_id)
+    return rt.library(wait_s=30).shown(doc_id)  # masked as citations are
 
 
 async def _article_or_page(request: Request, rt: Runtime, doc_id: str):
@@ -515,3 +531,46 @@ async def library_delete(request: Request, doc_id: str, rt: Runtime = Depends(de
         log.exception("deleting %r from the library form failed", doc_id)
         return await run_in_threadpool(partial(_listing, request, rt, status=500, error=plain_error(500)))
     return RedirectResponse(f"/library?deleted={quote(title)}&sig={_signed(title)}", status_code=303)
+
+
+def _move(library: Library, doc_id: str, to: str) -> tuple[str, str | None, str]:
+    """(the moved article's title, the title of the one it replaced or None, its id)."""
+    held = library.infos([to])
+    moved, replaced = library.move(doc_id, to)
+    return moved.article.title, held[0].title if replaced and held else replaced, moved.id
+
+
+@router.post("/library/{doc_id}/move", response_class=HTMLResponse)
+async def library_move(request: Request, doc_id: str, rt: Runtime = Depends(deps.runtime)):
+    """The banner's "Replace “…” with it": the article added beside a namesake takes its id, and the
+    namesake is gone."""
+    key_sent, to = False, ""
+    try:
+        form = await read_form(request, rt, max_files=0, max_fields=3)
+        key_sent, to = bool(form.get("api_key")), str(form.get("to") or "")
+        _check_key(_form_key(form, request), rt)
+        if not to:
+            raise BadInput("the form did not say which article to replace; add the file again")
+        library = await run_in_threadpool(rt.library)
+        title, replaced, moved = await run_in_threadpool(_move, library, doc_id, to)
+    except (QAError, ApiError) as err:
+        words = _error_words(err, what="request" if isinstance(err, FormRefused) else "article", key_sent=key_sent)
+        ask_again = err.status in (401, 403) and to  # the same form, to type the key into
+        listing = partial(_listing, request, rt, status=err.status, error=words)
+
+        def again() -> Response:
+            try:
+                infos = rt.library(wait_s=30).infos([doc_id, to])
+            except QAError:
+                infos = []
+            return listing(replace=replacements({doc_id: to}, infos, it=False))
+
+        return await run_in_threadpool(again if ask_again else listing)
+    except Exception:
+        log.exception("moving %r from the library form failed", doc_id)
+        return await run_in_threadpool(partial(_listing, request, rt, status=500, error=plain_error(500)))
+    if replaced:
+        banner = f"“{title}” replaced “{replaced}”."
+    else:
+        banner = f"“{title}” is kept; the article it was to replace was no longer in the library."
+    return await run_in_threadpool(partial(_listing, request, rt, banner=banner, fresh=[moved]))

@@ -145,8 +145,6 @@ def trained_engine(tmp_path, embed_model) -> QAEngine:
     return engine
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20, open: the six-layer model at 15% of its epoch quotes "
-                   "'Worryingly, ISIS-K ... the Taliban' for the flagship question")
 def test_one_sentence_answers_the_leader(trained_engine: QAEngine) -> None:
     answer = trained_engine.ask("who leads ISIS-K?")
     assert len(answer.citations) == 1 and "Shahab al-Muhajir" in answer.citations[0].quote, answer.answer

@@ -389,6 +389,26 @@ def test_upload_files_by_choosing_and_dropping(page: Page, tmp_path, embed_model
         expect(turn.locator(".answer")).to_contain_text("every 40 minutes")
 
 
+def test_a_file_named_like_another_story_can_replace_it(page: Page, tmp_path, embed_model):
+    kesterton = b"Kesterton rail bridge to be demolished\n\nThe Kesterton rail bridge will be demolished next spring after engineers found cracks in its piers.\n"
+    elvira = b"Port Elvira footbridge reopens\n\nThe footbridge over the harbour at Port Elvira reopened on Saturday after a year of repairs.\n"
+    with library_server(tmp_path, embed_model, corpus=False) as (url, engine):
+        page.goto(url)
+        open_library(page)
+        status = page.locator("#library-status")
+        for text in (kesterton, elvira):
+            page.set_input_files("#add-file", files=[{"name": "bridge.txt", "mimeType": "text/plain", "buffer": text}])
+            expect(status).to_have_class(re.compile(r"\bok\b"), timeout=60_000)
+        expect(status).to_contain_text("Added “Port Elvira footbridge reopens” beside “Kesterton rail bridge to be "
+                                       "demolished”: its file has the same name but tells another story.")  # fmt: skip
+        expect(page.locator("#library-list .doc")).to_have_count(2)
+        status.get_by_role("button", name="Replace “Kesterton rail bridge to be demolished” with it").click()
+        expect(status).to_have_text("“Port Elvira footbridge reopens” replaced “Kesterton rail bridge to be demolished”.")
+        expect(page.locator("#library-list .doc")).to_have_count(1)
+        expect(page.locator("#library-list .doc.fresh .doc-title")).to_have_text("Port Elvira footbridge reopens")
+        assert [d.id for d in engine.library.documents()] == ["bridge"]
+
+
 def test_library_at_mobile_width(browser, tmp_path, embed_model):
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     pg = context.new_page()

@@ -214,3 +214,53 @@ def test_an_article_of_more_sentences_than_one_chroma_call_takes_is_indexed(loca
     last = stored.layout.sentences[-1]
     assert text[last.start : last.end] == f"Lot {n - 1} sold for {(n - 1) * 3 + 11} pounds."
     assert store.sentences.get(ids=[f"{stored.hash}:{n - 1}"], include=["documents"])["documents"] == [text[last.start : last.end]]
+
+
+class _AddFailsAt:
+    """A real Chroma collection whose `n`th `add` raises: a write that fails between two of its batches."""
+
+    def __init__(self, collection, n: int) -> None:
+        self._collection, self._n, self.calls, self.count_at_failure = collection, n, 0, None
+
+    def __getattr__(self, name: str):
+        return getattr(self._collection, name)
+
+    def add(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self._n:
+            self.count_at_failure = self._collection.count()
+            raise RuntimeError("chroma failed part-way")
+        return self._collection.add(*args, **kwargs)
+
+
+def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_nothing(local_engine: QAEngine) -> None:
+    from qa.ingest.pipeline import _BATCH_SENTENCES
+
+    library, store = local_engine.library, local_engine.library.store
+    library.ingest([CORPUS])
+    n = 3000  # about six batches
+    text = " ".join(f"Crate {i} held {i * 5 + 2} apples." for i in range(n))
+    crates = Article(id="crates", title="Crate count", text=text, source="api")
+
+    def state() -> tuple:
+        records = {a.id: (a.hash, a.article.text) for a in store.load()}
+        return records, sorted(store.sentences.get(include=[])["ids"]), store.articles.get(where={"kind": "pending"})["ids"]
+
+    before = state()
+    failing = _AddFailsAt(store.sentences, 2)
+    store._conn.sentences = failing
+    store._conn.__dict__.pop("vector_store", None)  # rebuilt over the failing collection
+    with pytest.raises(RuntimeError, match="part-way"):
+        library.add([crates])
+    # the first batch was in Chroma, the rest not yet embedded into it: the article streamed
+    assert failing.count_at_failure == len(before[1]) + _BATCH_SENTENCES
+    assert state() == before and not before[2]
+
+    report = library.add([crates])
+    assert report.added == ["crates"] and report.sentences_embedded == n
+    stored = library.document("crates")
+    ids = store.sentences.get(where={"hash": stored.hash}, include=[])["ids"]
+    assert sorted(ids) == sorted(f"{stored.hash}:{j}" for j in range(n))
+    assert store.articles.get(where={"kind": "pending"})["ids"] == []
+    last = stored.layout.sentences[-1]
+    assert store.sentences.get(ids=[f"{stored.hash}:{n - 1}"], include=["documents"])["documents"] == [text[last.start : last.end]]

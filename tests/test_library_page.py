@@ -135,6 +135,45 @@ def test_add_a_file_and_refusals_in_plain_words(lib: TestClient):
     assert 'value="Kept title"' in kept.text
 
 
+KESTERTON = ("Kesterton rail bridge to be demolished\n\nThe Kesterton rail bridge will be demolished next spring after "
+             "engineers found cracks in two of its piers. Trains will run over a temporary crossing while a new bridge is built.\n")
+PORT_ELVIRA = ("Port Elvira footbridge reopens\n\nThe footbridge over the harbour at Port Elvira reopened on Saturday after "
+               "a year of repairs. The repairs cost 2.1 million and replaced every plank of the deck.\n")
+
+
+def test_a_file_named_like_another_story_is_added_beside_it_then_replaces_it(tmp_path, embed_model):
+    def send(text: str):
+        return c.post("/library", files={"file": ("bridge.txt", text.encode(), "text/plain")}, data={"api_key": "k"},
+                      follow_redirects=False)  # fmt: skip
+
+    with _client(tmp_path, embed_model, api_key=SecretStr("k")) as c:
+        assert send(KESTERTON).status_code == 303
+        beside = send(PORT_ELVIRA)
+        assert beside.status_code == 200  # not redirected: the page has something to ask
+        assert ("Added “Port Elvira footbridge reopens” beside “Kesterton rail bridge to be demolished”: its file has "
+                "the same name but tells another story.") in _text(beside.text)  # fmt: skip
+        assert "3 articles" in _text(beside.text) and re.search(r'class="doc fresh" data-id="bridge-2"', beside.text)
+        form = re.search(r'<form method="post" action="/library/bridge-2/move".*?</form>', beside.text, re.S).group(0)
+        assert '<input type="hidden" name="to" value="bridge">' in form and 'name="api_key"' in form
+        assert "Replace “Kesterton rail bridge to be demolished” with it" in _text(form)
+
+        wrong = c.post("/library/bridge-2/move", data={"to": "bridge", "api_key": "wrong"})
+        assert wrong.status_code == 401 and "That API key was not accepted" in _text(wrong.text)
+        assert 'action="/library/bridge-2/move"' in wrong.text  # the form again, to type the key into
+        moved = c.post("/library/bridge-2/move", data={"to": "bridge", "api_key": "k"})
+        assert moved.status_code == 200
+        assert "“Port Elvira footbridge reopens” replaced “Kesterton rail bridge to be demolished”." in _text(moved.text)
+        assert re.search(r'class="doc fresh" data-id="bridge"', moved.text) and "/move" not in moved.text
+        docs = {d["id"]: d["title"] for d in c.get("/api/documents").json()}
+        assert docs == {ISIS: docs[ISIS], "bridge": "Port Elvira footbridge reopens"}
+
+        gone = c.post("/library/bridge-2/move", data={"to": "bridge", "api_key": "k"})  # sent again: already done
+        assert gone.status_code == 404 and "That article is no longer in the library." in _text(gone.text)
+        bad = c.post("/library/bridge/move", data={"to": "Not A Slug", "api_key": "k"})
+        assert bad.status_code == 422 and "such as 'not-a-slug'" in _text(bad.text) and "Error" not in _text(bad.text)
+        assert c.post("/library/bridge/move", data={"api_key": "k"}).status_code == 400
+
+
 def test_writes_need_the_key_when_one_is_set(tmp_path, embed_model):
     with _client(tmp_path, embed_model, api_key=SecretStr("right-key")) as c:
         page = c.get("/library")

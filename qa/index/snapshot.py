@@ -1,35 +1,32 @@
 """An in-memory snapshot of what is indexed: the articles, their chunks and the BM25 index over them.
 
-Chroma is the source of truth. The BM25 side is rebuilt from it whenever the registry's content
-changed (from this process or another one talking to the same Chroma server) and is persisted under
-the data directory, keyed by a fingerprint, so a restart loads it instead of rebuilding.
+Chroma is the source of truth. Whenever the registry changed (from this process or another one talking
+to the same Chroma server) the snapshot follows it text by text: only new texts are read and counted,
+and the BM25 side (qa.index.bm25) adds and drops their postings. What is computed per text is also kept
+under the data directory (qa.index.cache), so a restart computes nothing it has seen before.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import math
-import os
 import re
-import shutil
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, AbstractSet, Mapping
 
+from qa import text as text_module
+from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.store import Store, StoredArticle
 from qa.text import terms
 
 if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
-    from llama_index.retrievers.bm25 import BM25Retriever
 
-log = logging.getLogger(__name__)
+    from qa.index.bm25 import BM25
 
 
 def chunk_id(content_hash: str, k: int) -> str:
@@ -61,12 +58,15 @@ def fingerprint(articles: list[StoredArticle]) -> str:
 class Snapshot:
     articles: dict[str, StoredArticle]
     by_hash: dict[str, StoredArticle]
-    bm25: "BM25Retriever | None"
+    bm25: "BM25 | None"
+    # chunk_df, common_words and bm25 are shared with the next snapshot, which updates them in place (a
+    # copy each write would cost as much as the recount it replaces): a question running across a write
+    # may weigh a term with its new count, as it would a moment later.
     chunk_df: Counter[str] = field(default_factory=Counter)
     n_chunks: int = 0
     fingerprint: str = ""
     # Words the articles also write in lower case: "Tournament" is then a common noun, "Matsuyama" a name.
-    common_words: frozenset[str] = frozenset()
+    common_words: AbstractSet[str] = frozenset()
 
     def idf(self, term: str) -> float:
         return math.log(1 + (self.n_chunks + 1) / (self.chunk_df.get(term, 0) + 0.5))
@@ -79,21 +79,74 @@ class Snapshot:
 _LOWER_WORD = re.compile(r"\b[a-z][a-z'\u2019-]+\b")
 
 
-def _document_frequencies(articles: list[StoredArticle]) -> tuple[Counter[str], int, frozenset[str]]:
-    df: Counter[str] = Counter()
-    lower: set[str] = set()
-    n = 0
-    for stored in articles:
-        for start, end in stored.layout.chunks:
-            text = stored.article.text[start:end]
-            df.update(set(terms(text)))
-            lower.update(_LOWER_WORD.findall(text))
-            n += 1
-    return df, n, frozenset(lower)
+@dataclass(frozen=True)
+class _Counted:
+    """One text's share: each term once for every chunk holding it, each lower-case word once."""
+
+    key: str
+    terms: tuple[str, ...]
+    lower: tuple[str, ...]
+    n_chunks: int
+
+    @classmethod
+    def of(cls, texts: list[StoredArticle]) -> list["_Counted"]:
+        out = []
+        for stored in texts:
+            held: list[str] = []
+            lower: set[str] = set()
+            for start, end in stored.layout.chunks:
+                text = stored.article.text[start:end]
+                held += set(terms(text))
+                lower.update(_LOWER_WORD.findall(text))
+            out.append(cls(text_key(stored), tuple(held), tuple(lower), len(stored.layout.chunks)))
+        return out
+
+    def parts(self) -> list[bytes]:
+        return ["\n".join(self.terms).encode(), "\n".join(self.lower).encode(), str(self.n_chunks).encode()]
+
+    @classmethod
+    def from_parts(cls, key: str, parts: list[bytes]) -> "_Counted | None":
+        try:
+            held, lower = (tuple(p.decode().split("\n")) if p else () for p in parts[:2])
+            return cls(key, held, lower, int(parts[2]))
+        except (ValueError, IndexError):  # a damaged row is counted again
+            return None
+
+
+def _subtract(counter: Counter[str], items: tuple[str, ...]) -> None:
+    counter.subtract(items)
+    for key in items:
+        if counter.get(key, 1) <= 0:
+            del counter[key]
+
+
+class Frequencies:
+    """Chunk frequencies of terms (for idf) and the words written in lower case, over every text: kept
+    per text (by content hash) and combined as texts come and go, never recounted over everything."""
+
+    def __init__(self, cache: TextCache | None = None) -> None:
+        self.df: Counter[str] = Counter()
+        self.lower: Counter[str] = Counter()  # word -> texts writing it in lower case
+        self.n_chunks = 0
+        # what is counted: qa.text.terms and _LOWER_WORD
+        self._per_text = PerText(cache, "counts", code_tag(Path(__file__), Path(text_module.__file__)),
+                                 build=_Counted.of, load=_Counted.from_parts)  # fmt: skip
+
+    def sync(self, texts: Mapping[str, StoredArticle]) -> None:
+        removed, added = self._per_text.sync(texts)
+        for c in removed.values():
+            _subtract(self.df, c.terms)
+            _subtract(self.lower, c.lower)
+            self.n_chunks -= c.n_chunks
+        for c in added.values():
+            self.df.update(c.terms)  # a loop in C: a restart adds every text
+            self.lower.update(c.lower)
+            self.n_chunks += c.n_chunks
 
 
 class Index:
-    """Holds the current Snapshot; swaps it atomically so readers never see half an update."""
+    """Holds the current Snapshot; swaps it atomically so readers never see half an update of the
+    articles (the counts and BM25 postings they share are updated in place: see Snapshot)."""
 
     def __init__(self, store: Store, *, cache_dir: Path, candidates: int, check_every_s: float = 1.0) -> None:
         self.store = store
@@ -103,6 +156,9 @@ class Index:
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._cache = TextCache(cache_dir)
+        self._frequencies = Frequencies(self._cache)
+        self._bm25: "BM25 | None" = None  # built at the first snapshot: a listing never imports LlamaIndex
 
     def snapshot(self) -> Snapshot:
         """The current snapshot; notices writes by other processes at most every `check_every_s`."""
@@ -134,7 +190,8 @@ class Index:
         with self._lock, self.store.reading():
             if reopen_from is not None:
                 self.store.reopen(seen=reopen_from)
-            articles = self.store.load()
+            # only texts new since the last snapshot are read in full
+            articles = self.store.load_changed(self._snapshot.articles if self._snapshot is not None else {})
             self.store.tidy(articles)  # leftovers of a write that died would crowd out real sentences
             fp = fingerprint(articles)
             if self._snapshot is None or self._snapshot.fingerprint != fp:
@@ -143,45 +200,24 @@ class Index:
             return self._snapshot
 
     def _build(self, articles: list[StoredArticle], fp: str) -> Snapshot:
-        df, n, lower = _document_frequencies(articles)
+        by_hash = {a.hash: a for a in articles}
+        try:
+            self._frequencies.sync(by_hash)
+            if self._bm25 is None:
+                from qa.index.bm25 import BM25
+
+                self._bm25 = BM25(cache=self._cache, similarity_top_k=self.candidates)
+            self._bm25.sync(by_hash)
+        except BaseException:  # half applied: the next snapshot starts over (from the BM25 cache on disk)
+            self._snapshot, self._frequencies, self._bm25 = None, Frequencies(self._cache), None
+            raise
+        f = self._frequencies
         return Snapshot(
             articles={a.id: a for a in articles},
-            by_hash={a.hash: a for a in articles},
-            bm25=self._bm25(articles, fp) if articles else None,
-            chunk_df=df,
-            n_chunks=n,
+            by_hash=by_hash,
+            bm25=self._bm25 if articles else None,
+            chunk_df=f.df,
+            n_chunks=f.n_chunks,
             fingerprint=fp,
-            common_words=lower,
+            common_words=f.lower.keys(),
         )
-
-    def _bm25(self, articles: list[StoredArticle], fp: str) -> "BM25Retriever":
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG on import
-        stamp = self.cache_dir / "fingerprint.json"
-        if stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp:
-            try:
-                retriever = BM25Retriever.from_persist_dir(str(self.cache_dir), show_progress=False)
-                retriever.similarity_top_k = min(self.candidates, len(retriever.corpus))
-                return retriever
-            except Exception as err:  # a damaged cache is rebuilt, never trusted
-                log.warning("rebuilding the BM25 cache: %s", err)
-        nodes = [chunk_node(a, k) for a in articles for k in range(len(a.layout.chunks))]
-        retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=min(self.candidates, len(nodes)))
-        self._persist(retriever, fp)
-        return retriever
-
-    def _persist(self, retriever: "BM25Retriever", fp: str) -> None:
-        # Write beside, then swap, so a crash never leaves a half-written cache under the real name.
-        # Each process writes its own, as two servers on one data directory may rebuild at once.
-        tmp = self.cache_dir.with_name(f"{self.cache_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        try:
-            tmp.mkdir(parents=True)
-            retriever.persist(str(tmp), show_progress=False)
-            (tmp / "fingerprint.json").write_text(json.dumps({"fingerprint": fp}))
-            shutil.rmtree(self.cache_dir, ignore_errors=True)
-            tmp.rename(self.cache_dir)
-        except OSError as err:  # another process swapped its own in first: the cache is only a shortcut
-            log.info("BM25 cache not saved: %s", err)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)

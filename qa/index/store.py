@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
 from qa.errors import BackendUnavailable, IndexBusy, IndexUnreachable, ModelMismatch, StorageFailed, storage_error
 from qa.errors import QAError
@@ -86,17 +86,28 @@ def _layout_from_json(raw: str) -> Layout:
 def _record(stored: StoredArticle) -> dict[str, str | int]:
     a = stored.article
     meta = {"kind": "article", "title": a.title, "source": a.source, "hash": stored.hash}
-    meta |= {k: v for k, v in (("url", a.url), ("published", a.published), ("author", a.author)) if v}
+    # None, not absent: Chroma's upsert merges metadata, so an absent key would keep the old article's value
+    meta |= {"url": a.url or None, "published": a.published or None, "author": a.author or None}
     return meta | {"layout": _layout_json(stored.layout)}
 
 
-def _from_record(doc_id: str, text: str, meta: dict) -> StoredArticle:
+def _from_record(doc_id: str, text: str, meta: dict, layout: Layout | None = None) -> StoredArticle:
     # validated on the way in; constructing 19,000 records without validating again saves about 0.3 s
     article = Article.model_construct(
         id=doc_id, title=meta["title"], text=text, source=meta["source"],
         url=meta.get("url"), published=meta.get("published"), author=meta.get("author"),
     )  # fmt: skip
-    return StoredArticle(article=article, hash=meta["hash"], layout=_layout_from_json(meta["layout"]))
+    layout = _layout_from_json(meta["layout"]) if layout is None else layout  # given: parsing it again is waste
+    return StoredArticle(article=article, hash=meta["hash"], layout=layout)
+
+
+def _same_record(stored: StoredArticle | None, meta: dict) -> bool:
+    """`stored` is what this registry metadata describes (the text itself is named by the hash)."""
+    if stored is None:
+        return False
+    a = stored.article
+    return (stored.hash, a.title, a.source, a.url or None, a.published or None, a.author or None) == (
+        meta["hash"], meta["title"], meta["source"], meta.get("url"), meta.get("published"), meta.get("author"))
 
 
 UNREACHABLE = "the search index (Chroma) is not reachable; try again in a moment"
@@ -382,10 +393,10 @@ class Store:
         fresh = self.client.get_collection(self._articles_name, embedding_function=None)
         return str((fresh.metadata or {}).get("qa_revision", ""))
 
-    def _pages(self, **where) -> Iterable[dict]:
+    def _pages(self, include: Sequence[str] = ("documents", "metadatas"), **where) -> Iterable[dict]:
         offset = 0
         while True:
-            page = self.articles.get(where=where, include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+            page = self.articles.get(where=where, include=list(include), limit=_PAGE, offset=offset)
             yield page
             if len(page["ids"]) < _PAGE:
                 return
@@ -395,6 +406,32 @@ class Store:
         out = []
         for page in self._pages(kind="article"):
             out += [_from_record(i, d, m) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
+        return out
+
+    def load_changed(self, known: Mapping[str, StoredArticle]) -> list[StoredArticle]:
+        """As `load()`, given `known` (the records last loaded, by id): the registry is listed without
+        its texts, and a text is fetched only when no known record carries its hash. A write then reads
+        what it changed, not every article again."""
+        if not known:
+            return self.load()  # one pass, not a listing and then every text
+        by_hash = {a.hash: a for a in known.values()}
+        listed = [(i, m) for page in self._pages(("metadatas",), kind="article") for i, m in zip(page["ids"], page["metadatas"])]
+        fetched: dict[str, StoredArticle] = {}
+        for batch in _batches([i for i, m in listed if m["hash"] not in by_hash], _PAGE):
+            got = self.articles.get(ids=list(batch), include=["documents", "metadatas"])
+            fetched |= {i: _from_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+                        if m.get("kind") == "article"}  # fmt: skip
+        out = []
+        for doc_id, meta in listed:
+            twin = by_hash.get(meta["hash"])
+            if twin is None:
+                stored = fetched.get(doc_id)  # None: deleted since it was listed
+            elif _same_record(known.get(doc_id), meta):
+                stored = known[doc_id]
+            else:  # renamed or retitled: the same text and layout under new fields
+                stored = _from_record(doc_id, twin.article.text, meta, twin.layout)
+            if stored is not None:
+                out.append(stored)
         return out
 
     def get(self, doc_id: str) -> StoredArticle | None:
@@ -407,14 +444,18 @@ class Store:
     def _marker(self, marker_id: str, content_hash: str) -> dict:
         return {"ids": [marker_id], "embeddings": [_PLACEHOLDER], "metadatas": [_pending(content_hash, int(time.time()))]}
 
-    def _mark(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]], *, at: int) -> None:
+    def _mark(self, items: Sequence[tuple[StoredArticle, StoredArticle | None]], *, at: int) -> None:
         """A pending marker for each of `items`, in calls of at most Chroma's batch size."""
         for group in _batches(items, self.max_batch):
-            self.articles.upsert(ids=[f"pending:{st.hash}" for st, _, _ in group], embeddings=[_PLACEHOLDER] * len(group),
-                                 metadatas=[_pending(st.hash, at) for st, _, _ in group])  # fmt: skip
+            self.articles.upsert(ids=[f"pending:{st.hash}" for st, _ in group], embeddings=[_PLACEHOLDER] * len(group),
+                                 metadatas=[_pending(st.hash, at) for st, _ in group])  # fmt: skip
 
-    def put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]]) -> None:
-        """Write articles as one group: markers, sentences, then the records (the commit), then cleanup.
+    def put(self, items: Sequence[tuple[StoredArticle, StoredArticle | None]],
+            sentences: Iterable[Sequence["TextNode"]]) -> None:  # fmt: skip
+        """Write articles (each with the record it replaces, or None) as one group: markers, sentences,
+        then the records (the commit), then cleanup. `sentences`: all of the items' sentence nodes with
+        their vectors, in batches, each written as it comes: a caller that embeds them as they are asked
+        for never holds a big article's vectors at once.
 
         Batched because every Chroma call has a fixed cost, and in calls of at most Chroma's maximum
         batch size; each record still commits all of its article or none of it. A write that fails is
@@ -423,26 +464,26 @@ class Store:
         """
         if not items:
             return
-        markers = [f"pending:{stored.hash}" for stored, _, _ in items]
+        markers = [f"pending:{stored.hash}" for stored, _ in items]
         size = self.max_batch
         with self._storage():
             try:
                 self._mark(items, at=int(time.time()))
-                nodes = [n for _, ns, _ in items for n in ns]
-                for batch in _batches(nodes, size):
-                    self.vector_store.add(list(batch))
+                for nodes in sentences:
+                    for batch in _batches(nodes, size):
+                        self.vector_store.add(list(batch))
                 for group in _batches(items, size):
                     self.articles.upsert(
-                        ids=[stored.id for stored, _, _ in group], embeddings=[_PLACEHOLDER] * len(group),
-                        documents=[stored.article.text for stored, _, _ in group],
-                        metadatas=[_record(stored) for stored, _, _ in group],
+                        ids=[stored.id for stored, _ in group], embeddings=[_PLACEHOLDER] * len(group),
+                        documents=[stored.article.text for stored, _ in group],
+                        metadatas=[_record(stored) for stored, _ in group],
                     )  # fmt: skip
             except BaseException:
                 self._undo_put(items, markers)
                 raise
         # committed: what is left to do only frees space, and a failure leaves leftovers the sweep removes
         try:
-            for stored, _, previous in items:
+            for stored, previous in items:
                 if previous is not None and previous.hash != stored.hash:
                     self._release(previous.hash)
             self.articles.delete(ids=markers)
@@ -451,8 +492,7 @@ class Store:
             self._recover()
         self._bump()
 
-    def _undo_put(self, items: Sequence[tuple[StoredArticle, Sequence["TextNode"], StoredArticle | None]],
-                  markers: list[str]) -> None:  # fmt: skip
+    def _undo_put(self, items: Sequence[tuple[StoredArticle, StoredArticle | None]], markers: list[str]) -> None:
         """Take back a write that failed: records as they were, then its sentences, then its markers.
         Best effort: on a disk still full this fails too, and the markers left lead the sweep."""
         self._recover()
@@ -460,9 +500,9 @@ class Store:
             # Rewriting the markers first makes Chroma apply whatever of the failed calls it still holds
             # (it can apply a failed call at the next write), so what is read next is what is stored.
             self._mark(items, at=0)
-            got = self.articles.get(ids=[st.id for st, _, _ in items], include=["metadatas"])
+            got = self.articles.get(ids=[st.id for st, _ in items], include=["metadatas"])
             landed = {i: m.get("hash") for i, m in zip(got["ids"], got["metadatas"])}
-            for stored, _, previous in items:
+            for stored, previous in items:
                 if landed.get(stored.id) != stored.hash:
                     continue
                 if previous is not None:
@@ -470,7 +510,7 @@ class Store:
                                          metadatas=[_record(previous)])  # fmt: skip
                 else:
                     self.articles.delete(ids=[stored.id])
-            for stored, _, _ in items:
+            for stored, _ in items:
                 self._release(stored.hash, sweeping=True)
             self.articles.delete(ids=markers)
             self.dirty = False
@@ -511,8 +551,9 @@ class Store:
             self._recover()
             return False
 
-    def rename(self, stored: StoredArticle, article: Article) -> StoredArticle:
-        """Same text, new id or file: move the record, keep the embeddings."""
+    def rename(self, stored: StoredArticle, article: Article, *, replacing: StoredArticle | None = None) -> StoredArticle:
+        """Same text, new id or file: move the record, keep the embeddings. `replacing`: the article that
+        held the new id; the upsert over its record is the commit, its sentences go after (or at a sweep)."""
         moved = StoredArticle(article=article, hash=stored.hash, layout=stored.layout)
         with self._storage():
             self.articles.upsert(
@@ -520,6 +561,8 @@ class Store:
             )
             if moved.id != stored.id:
                 self.articles.delete(ids=[stored.id])
+            if replacing is not None and replacing.hash != moved.hash:
+                self._release(replacing.hash)
         self._bump()
         return moved
 

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from qa.index.store import Store, StoredArticle, sentence_id
 from qa.ingest.readers import CorpusScan
@@ -26,24 +26,62 @@ if TYPE_CHECKING:
     from llama_index.core.schema import TextNode
 
 log = logging.getLogger(__name__)
-_GROUP_SENTENCES = 512  # embed several small articles in one batch; torch calls have fixed overhead
+_GROUP_SENTENCES = 512  # embed several small articles in one batch; model calls have fixed overhead
+# Sentences embedded and written at once: a big article streams through in batches, so an ingest's
+# memory does not grow with its largest article (its vectors and nodes were all held: about 1 GB for 5 MB).
+_BATCH_SENTENCES = 512
 
 
-def sentence_nodes(stored: StoredArticle) -> list["TextNode"]:
+def sentence_nodes(stored: StoredArticle, run: range) -> list["TextNode"]:
+    """Nodes of the sentences numbered in `run`."""
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-    text = stored.article.text
+    text, cut = stored.article.text, stored.layout.sentences
     return [
         TextNode(
             id_=sentence_id(stored.hash, j),
-            text=text[s.start : s.end],
-            start_char_idx=s.start,
-            end_char_idx=s.end,
-            metadata={"hash": stored.hash, "sent": j, "chunk": s.chunk},
+            text=text[cut[j].start : cut[j].end],
+            start_char_idx=cut[j].start,
+            end_char_idx=cut[j].end,
+            metadata={"hash": stored.hash, "sent": j, "chunk": cut[j].chunk},
             relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=stored.hash)},
         )
-        for j, s in enumerate(stored.layout.sentences)
+        for j in run
     ]
+
+
+Window = list[tuple[StoredArticle, range]]  # sentences of one or more articles, embedded and written together
+
+
+def _windows(group: list, size: int = _BATCH_SENTENCES) -> Iterator[Window]:
+    """A group's sentences in runs of at most `size`, a big article's cut across several."""
+    window: Window = []
+    room = size
+    for stored, _ in group:
+        start, n = 0, len(stored.layout.sentences)
+        while start < n:
+            take = range(start, min(n, start + room))
+            window.append((stored, take))
+            room -= len(take)
+            start = take.stop
+            if room == 0:
+                yield window
+                window, room = [], size
+    if window:
+        yield window
+
+
+def _ahead(pool: ThreadPoolExecutor, fn: Callable, items: Iterable) -> Iterator:
+    """`fn` of each item, the next one computed in `pool` while the caller uses this one: two at most
+    are held at a time."""
+    pending = None
+    for item in items:
+        ready = pending.result() if pending is not None else None
+        pending = pool.submit(fn, item)
+        if ready is not None:
+            yield ready
+    if pending is not None:
+        yield pending.result()
 
 
 def _file_of(source: str) -> Path | None:
@@ -119,32 +157,32 @@ class Ingestor:
             model = self._embed_model()
         total = sum(len(stored.layout.sentences) for stored, _ in todo)
 
-        def embedded(group: list) -> tuple[list, dict]:
-            nodes = {stored.id: sentence_nodes(stored) for stored, _ in group}
-            flat = [n for ns in nodes.values() for n in ns]
-            for node, vector in zip(flat, _embed_by_length(model, [n.text for n in flat], done=bar.update)):
+        def embedded(window: Window) -> list["TextNode"]:
+            nodes = [n for stored, run in window for n in sentence_nodes(stored, run)]
+            for node, vector in zip(nodes, _embed_by_length(model, [n.text for n in nodes], done=bar.update)):
                 node.embedding = vector
-            return group, nodes
+            return nodes
 
-        # A pipeline: the next group is embedded (onnxruntime, which releases the GIL) while this one is
+        # A pipeline: the next window is embedded (onnxruntime, which releases the GIL) while this one is
         # written to Chroma. Groups still commit one after another, in order.
+        groups = [(group, sum(1 for _ in _windows(group))) for group in self._groups(todo)]
         with Progress(total, f"indexing {plural(len(todo), 'article')}", "sentence", enabled=progress) as bar, \
                 ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:  # fmt: skip
-            pending = None
-            for upcoming in itertools.chain(self._groups(todo), [None]):
-                ready = pending.result() if pending is not None else None
-                pending = pool.submit(embedded, upcoming) if upcoming is not None else None
-                if ready is not None:
-                    self._commit(*ready, report)
+            stream = _ahead(pool, embedded, (w for group, _ in groups for w in _windows(group)))
+            for group, n in groups:
+                self._commit(group, itertools.islice(stream, n), report)
 
-    def _commit(self, group: list, nodes: dict, report: IngestReport) -> None:
-        flat = [n for ns in nodes.values() for n in ns]
-        if flat:
-            self.store.record_dim(len(flat[0].embedding))
-        self.store.put([(stored, nodes[stored.id], previous) for stored, previous in group])
+    def _commit(self, group: list, batches: Iterator[list["TextNode"]], report: IngestReport) -> None:
+        def dim_recorded() -> Iterator[list["TextNode"]]:
+            for k, nodes in enumerate(batches):
+                if k == 0 and nodes:
+                    self.store.record_dim(len(nodes[0].embedding))
+                yield nodes
+
+        self.store.put(group, dim_recorded())
         for stored, previous in group:
             (report.updated if previous else report.added).append(stored.id)
-        report.sentences_embedded += len(flat)
+        report.sentences_embedded += sum(len(stored.layout.sentences) for stored, _ in group)
 
 
 def _embed_by_length(

@@ -76,14 +76,15 @@ def read_paths(paths: Sequence[Path], *, max_bytes: int, cache: ParseCache | Non
             # `file:line`, as compilers name a line: one warning per bad record, the others are read
             scan.skipped += [Skipped(path=f"{file}:{s.line}", reason=s.reason, file=str(file)) for s in parsed.skipped]
             for article in parsed.articles:
-                if article.id in first_source:
+                # a given id names one article; a made one only a file (qa.ingest.identity numbers the rest)
+                if article.id_given and article.id in first_source:
                     reason = (
                         f"duplicate id {article.id!r}: {article.source} repeats the id "
                         f"already read from {first_source[article.id]}"
                     )
                     scan.skipped.append(Skipped(path=article.source, reason=reason))
                     continue
-                first_source[article.id] = article.source
+                first_source.setdefault(article.id, article.source)
                 scan.articles.append(article)
     return scan
 
@@ -188,6 +189,7 @@ def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt", name: st
     meta_id = _field("id", meta.get("id"))
     return article_from_fields(
         doc_id=slugify(meta_id) if meta_id else doc_id,
+        id_given=bool(meta_id),
         title=title or "",
         text="\n".join(lines),
         source=source,
@@ -362,6 +364,7 @@ def _jsonl_record(line: str, *, source: str) -> Article:
     declared_id = _field("id", doc_id) or ""
     return article_from_fields(
         doc_id=slugify(declared_id),
+        id_given=True,
         title=_field("title", rec.get("title")) or declared_id,
         text=rec["text"],
         source=source,
@@ -383,6 +386,7 @@ def article_from_fields(
     url: Any = None,
     published: Any = None,
     author: Any = None,
+    id_given: bool = False,
 ) -> Article:
     """Build an Article: check every field (valid text, within FIELD_LIMITS), clean the text, tidy the
     fields; raises BadInput naming the field, or if no text is left."""
@@ -396,7 +400,7 @@ def article_from_fields(
     body = clean_text(check_text((text or "").translate(_BREAKS), "text"))
     if not body:
         raise BadInput(f"article {doc_id!r} has no article text")
-    return Article(id=doc_id, text=body, source=source, **fields)
+    return Article(id=doc_id, text=body, source=source, id_given=id_given, **fields)
 
 
 def _field(name: str, value: Any) -> str | None:

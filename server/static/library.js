@@ -129,17 +129,28 @@ function setBusy(busy) {
   document.getElementById("drop-zone").classList.toggle("busy", busy);
 }
 
-// What an add did, in one line (pages.added_words says the same).
-function addedWords(data) {
+// An id's title: of the articles an add sent back, else of the list (a namesake it was added beside).
+function titleOf(data, id) {
+  const info = data.documents.find((d) => d.id === id) || (library.docs || []).find((d) => d.id === id);
+  return info ? info.title : id;
+}
+
+// What an add did, in one line (pages.added_words says the same). `file`: a file was sent (its name
+// gave the ids), not pasted text (its title did).
+function addedWords(data, file) {
   const report = data.report;
-  const byId = Object.fromEntries(data.documents.map((d) => [d.id, d]));
-  const title = (id) => (byId[id] ? byId[id].title : id);
+  const title = (id) => titleOf(data, id);
+  const plain = report.added.filter((id) => !Object.hasOwn(report.renamed, id)); // the others are added beside a namesake
   const parts = [];
-  if (report.added.length === 1 && byId[report.added[0]]) {
-    const info = byId[report.added[0]];
+  const info = plain.length === 1 ? data.documents.find((d) => d.id === plain[0]) : null;
+  if (info) {
     parts.push("Added " + quoted(info.title) + ": " + plural(info.chunks, "passage") + ", " + plural(info.sentences, "sentence") + ".");
-  } else if (report.added.length) {
-    parts.push("Added " + plural(report.added.length, "article") + ".");
+  } else if (plain.length) {
+    parts.push("Added " + plural(plain.length, "article") + ".");
+  }
+  const why = file ? "its file has the same name" : "it has the same title";
+  for (const [id, old] of Object.entries(report.renamed)) {
+    if (report.added.includes(id)) parts.push("Added " + quoted(title(id)) + " beside " + quoted(title(old)) + ": " + why + " but tells another story.");
   }
   for (const id of report.updated) parts.push("Updated " + quoted(title(id)) + ": its new text is indexed.");
   for (const id of report.unchanged) parts.push(quoted(title(id)) + " is already in the library, unchanged.");
@@ -152,7 +163,49 @@ function addedWords(data) {
   return parts.join(" ") || "Nothing new was added.";
 }
 
-// POST /api/documents; `label` names what is sent. {ok, words}: what to tell the person.
+// The offers to replace a namesake (pages.replacements): each article added beside one, while both
+// are listed. {id, to, title, old}.
+function replacements(data) {
+  const listed = (id) => (library.docs || []).some((d) => d.id === id);
+  return Object.entries(data.report.renamed).filter(([id, old]) => listed(id) && listed(old))
+    .map(([id, old]) => ({ id, to: old, title: titleOf(data, id), old: titleOf(data, old) }));
+}
+
+// The status line's words, then a button for each offer: "Replace “…” with it" only right after the one
+// sentence that names it (`it`), else with the new title.
+function statusWithOffers(words, kind, offers, it) {
+  libraryStatus(words, kind);
+  const status = document.getElementById("library-status");
+  for (const offer of offers) {
+    const named = !it || offers.length > 1;
+    const button = el("button", "button secondary replace", "Replace " + quoted(offer.old) + " with " + (named ? quoted(offer.title) : "it"));
+    button.type = "button";
+    button.addEventListener("click", () => replaceNamesake(offer));
+    status.append(" ", button);
+  }
+}
+
+// POST /api/documents/{id}/move: the article added beside a namesake takes its id; the namesake is gone.
+async function replaceNamesake(offer) {
+  for (const b of document.querySelectorAll("#library-status .replace")) b.disabled = true;
+  const r = await callApi("/api/documents/" + encodeURIComponent(offer.id) + "/move", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ to: offer.to }),
+  });
+  if (!r.ok) {
+    if (r.status === 401 || r.status === 403) focusKey();
+    statusWithOffers(plainError(r.status, r.error, "article", r.keySent), "error", r.status === 404 ? [] : [offer], false);
+    return;
+  }
+  const moved = r.data.document;
+  const shown = document.getElementById("source-panel").dataset.doc;
+  if (shown === offer.to || shown === offer.id) setPanel(false); // gone, or under another id now
+  await loadLibrary([moved.id]);
+  libraryStatus(r.data.replaced ? quoted(moved.title) + " replaced " + quoted(offer.old) + "."
+    : quoted(moved.title) + " is kept; the article it was to replace was no longer in the library.", "ok");
+}
+
+// POST /api/documents; `label` names what is sent. {ok, words, offers}: what to tell the person, and
+// the namesakes it may replace.
 async function addArticles(body, headers, label, what) {
   setBusy(true);
   libraryStatus("Indexing " + label + "\u2026", "busy");
@@ -163,10 +216,10 @@ async function addArticles(body, headers, label, what) {
     const words = plainError(r.status, r.error, what, r.keySent);
     // a file the server could not read: say which, in the server's words
     const which = what === "file" && r.status >= 400 && r.status < 500 && ![401, 403, 413].includes(r.status);
-    return { ok: false, words: which ? "Could not add " + label + ": " + words[0].toLowerCase() + words.slice(1) : words };
+    return { ok: false, words: which ? "Could not add " + label + ": " + words[0].toLowerCase() + words.slice(1) : words, offers: [] };
   }
   await loadLibrary(r.data.documents.map((d) => d.id));
-  return { ok: true, words: addedWords(r.data) };
+  return { ok: true, words: addedWords(r.data, what === "file"), offers: replacements(r.data) };
 }
 
 async function addPasted(form) {
@@ -189,7 +242,7 @@ async function addPasted(form) {
   if (form.published.value.trim()) payload.published = form.published.value.trim();
   const done = await addArticles(JSON.stringify(payload), { "Content-Type": "application/json" }, quoted(title), "article");
   if (done.ok) for (const name of ["title", "text", "url", "published"]) form[name].value = "";
-  libraryStatus(done.ok ? done.words + " Ask about it in the question box." : done.words, done.ok ? "ok" : "error");
+  statusWithOffers(done.ok ? done.words + " Ask about it in the question box." : done.words, done.ok ? "ok" : "error", done.offers, true);
 }
 
 // Files chosen or dropped, one request each, so one bad file does not stop the others.
@@ -201,14 +254,15 @@ async function addFiles(files) {
     const label = quoted(file.name);
     if (limit && file.size > limit) {
       const words = "That file is too large (the limit is " + sizeText(limit) + ").";
-      results.push({ ok: false, words: files.length > 1 ? label + ": " + words : words });
+      results.push({ ok: false, words: files.length > 1 ? label + ": " + words : words, offers: [] });
       continue;
     }
     const data = new FormData();
     data.append("file", file, file.name);
     results.push(await addArticles(data, {}, label + (files.length > 1 ? " (" + (i + 1) + " of " + files.length + ")" : ""), "file"));
   }
-  libraryStatus(results.map((r) => r.words).join(" "), results.every((r) => r.ok) ? "ok" : "error");
+  const ok = results.every((r) => r.ok);
+  statusWithOffers(results.map((r) => r.words).join(" "), ok ? "ok" : "error", results.flatMap((r) => r.offers), true);
 }
 
 // -- deleting ------------------------------------------------------------------------------------
