@@ -34,13 +34,14 @@ def is_edit(old: str, new: str) -> bool:
     return len(ga & gb) >= EDIT_SHARE * min(len(ga), len(gb))
 
 
-def _path(source: str) -> Path | None:
-    return Path(source).resolve() if source not in ("api", "") else None
+def file_of(source: str) -> Path | None:
+    """The file an article was read from; None for one sent through the API."""
+    return Path(source).resolve() if source != "api" else None
 
 
 def _same_file(a: Article, b: Article) -> bool:
-    path = _path(a.source)
-    return path is not None and path == _path(b.source)
+    path = file_of(a.source)
+    return path is not None and path == file_of(b.source)
 
 
 def _is(stored: Article, article: Article) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from qa.index.store import Store, StoredArticle, sentence_id
+from qa.ingest.identity import file_of
 from qa.ingest.readers import CorpusScan
 from qa.progress import LOADING, Progress, plural, status
 from qa.schemas import Article, IngestReport
@@ -84,10 +85,6 @@ def _ahead(pool: ThreadPoolExecutor, fn: Callable, items: Iterable) -> Iterator:
         yield pending.result()
 
 
-def _file_of(source: str) -> Path | None:
-    return Path(source).resolve() if source != "api" else None
-
-
 def _under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
@@ -134,7 +131,7 @@ class Ingestor:
         return report
 
     def _moved(self, twin: StoredArticle) -> bool:
-        path = _file_of(twin.article.source)
+        path = file_of(twin.article.source)
         return path is not None and not path.exists()
 
     def _groups(self, todo: list[tuple[StoredArticle, StoredArticle | None]]) -> Iterator[list]:
@@ -215,7 +212,7 @@ def prune(store: Store, scan: CorpusScan, *, roots: Sequence[Path], current: dic
     roots = [r.resolve() for r in roots]
     gone = []
     for stored in current.values():
-        path = _file_of(stored.article.source)
+        path = file_of(stored.article.source)
         if path is None or not _under(path, roots) or path in failed:
             continue
         if stored.id not in read.get(path, set()):
