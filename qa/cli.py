@@ -66,7 +66,10 @@ def citation_lines(c, width: int) -> list[str]:
     """The quoted sentence first (what a reader wants to see), then the title and where it is."""
     head = f"  [{c.id}] "
     indent = " " * len(head)
-    place = f"({c.source}, chars {c.start}-{c.end})" + (f" {c.url}" if c.url else "")
+    from qa.text import date_label
+
+    source = c.site or c.source if c.source == c.url else c.source  # an article added by its link: its site, then the link
+    place = f"({source} · {date_label(c.published)}, chars {c.start}-{c.end})" + (f" {c.url}" if c.url else "")
     where = f"{' '.join(c.title.split())} {place}" if c.title.strip() else place
     wrap = dict(width=width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
     return textwrap.wrap(f'"{_shorten(c.quote)}"', initial_indent=head, **wrap) + textwrap.wrap(where, initial_indent=indent, **wrap)
@@ -98,8 +101,10 @@ ASK_MODE_HELP = "default: generative when an LLM is configured (QA_LLM_*), else 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from qa.config import Settings
 
-    paths = args.paths or [Settings().corpus_dir]
-    report = _library().ingest(paths, prune=args.prune, replace=args.replace, progress=True)  # a bar on a terminal, else a line now and then
+    links = [p for p in args.paths if _is_link(p)]
+    paths = [Path(p) for p in args.paths if not _is_link(p)] or ([] if links else [Settings().corpus_dir])
+    report = _library().ingest(paths, links=links, prune=args.prune, replace=args.replace,
+                               progress=True)  # a bar on a terminal, else a line now and then  # fmt: skip
     for path, reason in report.skipped.items():
         print(f"qa: warning: skipped {path}: {reason}", file=sys.stderr)
     for new, name in report.renamed.items():
@@ -115,6 +120,39 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             f"{plural(report.sentences_embedded, 'sentence')} embedded in {report.seconds:.1f}s"
         )
     return EXIT_USER_ERROR if report.skipped else 0
+
+
+def _is_link(arg: str) -> bool:
+    return arg.lower().startswith(("http://", "https://"))
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    feeds = _library(check_model=args.feeds_cmd == "refresh").feeds
+    if args.feeds_cmd == "add":
+        info, new = feeds.add(args.url, name=args.name)
+        print(f"{'following' if new else 'already following'} {info.name!r} as {info.id}", file=sys.stderr)
+        if new and not args.no_refresh:
+            info = feeds.refresh([info.id])[0]
+            print(_feed_line(info))
+        return 0
+    if args.feeds_cmd == "remove":
+        feeds.remove(args.id)
+        print(f"stopped following {args.id}; its articles stay (qa docs delete removes one)")
+        return 0
+    infos = feeds.refresh(force=args.force) if args.feeds_cmd == "refresh" else feeds.list()
+    if args.json:
+        _print_json(infos)
+    else:
+        for info in infos:
+            print(_feed_line(info))
+        print(plural(len(infos), "feed"), file=sys.stderr)
+    return EXIT_USER_ERROR if args.feeds_cmd == "refresh" and any(i.failures for i in infos) else 0
+
+
+def _feed_line(info) -> str:
+    last = f"last fetched {info.last_fetch}: {info.last_outcome}, {info.last_new} new" if info.last_fetch else "not fetched yet"
+    backoff = f"; next try after {info.next_try}" if info.next_try else ""
+    return f"{info.id}\t{info.name}\t{info.url}\t{plural(info.articles, 'article')}; {last}{backoff}"
 
 
 def _questions(source: str) -> Iterable[str]:
@@ -288,8 +326,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa", description="Grounded, cited answers from news articles.")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    s = sub.add_parser("ingest", help="index files or folders (default: corpus/)")
-    s.add_argument("paths", nargs="*", type=Path)
+    s = sub.add_parser("ingest", help="index files, folders or links (default: corpus/)")
+    s.add_argument("paths", nargs="*", metavar="PATH|URL", help="files, folders, and http(s) links to articles or PDFs")
     s.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
     s.add_argument("--replace", action="store_true",
                    help="a file named like a stored article of another story replaces it (default: added beside it)")  # fmt: skip
@@ -319,6 +357,21 @@ def parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("delete")
     d.add_argument("id")
     s.set_defaults(func=cmd_docs)
+
+    s = sub.add_parser("feeds", help="follow news feeds (RSS, Atom, JSON Feed): add, list, remove, refresh")
+    fsub = s.add_subparsers(dest="feeds_cmd", required=True)
+    f = fsub.add_parser("add", help="follow a feed and index its entries now")
+    f.add_argument("url")
+    f.add_argument("--name", help="default: the feed's own title")
+    f.add_argument("--no-refresh", action="store_true", help="only follow it; its entries come at the next refresh")
+    f = fsub.add_parser("list")
+    f.add_argument("--json", action="store_true")
+    f = fsub.add_parser("remove")
+    f.add_argument("id")
+    f = fsub.add_parser("refresh", help="fetch every feed's new entries (for cron; `qa serve` refreshes by itself)")
+    f.add_argument("--force", action="store_true", help="also the feeds backing off after failures")
+    f.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_feeds)
 
     s = sub.add_parser("serve", help="the web chat page and the HTTP API (default http://127.0.0.1:8000)")
     s.add_argument("--host", default=None, help="default: QA_SERVER_HOST or 127.0.0.1")

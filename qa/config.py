@@ -79,6 +79,22 @@ class IngestSettings(BaseModel):
     )  # fmt: skip
 
 
+class FetchSettings(BaseModel):
+    allow_private: bool = Field(
+        False, description="Fetch links on loopback, private and link-local addresses too (tests; a trusted intranet).",
+    )  # fmt: skip
+    connect_timeout_s: float = Field(5.0, gt=0, le=120, description="Seconds to connect to a site.")
+    read_timeout_s: float = Field(20.0, gt=0, le=600, description="Seconds a whole page or feed may take to arrive.")
+    user_agent: str = Field("news-qa/0.1 (article fetcher; +https://github.com/news-qa)", min_length=1,
+                            description="The User-Agent sent with every request.")  # fmt: skip
+    host_interval_s: float = Field(1.0, ge=0, le=60, description="During refreshes, seconds between two requests to one host.")
+
+
+class FeedsSettings(BaseModel):
+    refresh_minutes: float = Field(30, ge=0, le=10_080, description="`qa serve` refreshes the feeds this often; 0 turns it off.")
+    max_entries: int = Field(50, ge=1, le=1000, description="New entries taken from one feed per refresh (the newest).")
+
+
 class RetrievalSettings(BaseModel):
     top_k: int = Field(5, ge=1, le=50, description="Passages handed to the answerer.")
     candidates: int = Field(30, ge=5, le=500, description="Passages each side (BM25, dense) proposes.")
@@ -226,6 +242,8 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = ChromaSettings()
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    fetch: FetchSettings = FetchSettings()
+    feeds: FeedsSettings = FeedsSettings()
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()
     llm: LLMSettings = LLMSettings()

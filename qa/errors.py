@@ -33,6 +33,28 @@ class NotText(BadInput):
     code = "unsupported_content"
 
 
+class FetchFailed(BadInput):
+    """A link could not be fetched: an unreachable host, a timeout, or the site's own error."""
+
+    status = 422
+    code = "fetch_failed"
+
+
+class AddressBlocked(BadInput):
+    """A link (or a redirect) leads to a loopback, private, link-local or metadata address. (Not 403:
+    clients read 403 as a missing key.)"""
+
+    status = 400
+    code = "address_blocked"
+
+
+class NotAnArticle(BadInput):
+    """A page with no article on it: a paywall stub, a login page, an index of links; or a malformed feed."""
+
+    status = 422
+    code = "not_an_article"
+
+
 class NotFound(QAError):
     status = 404
     code = "not_found"

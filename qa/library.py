@@ -4,6 +4,8 @@ them; parses uploads. The engine reads from it; every write goes through it."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -12,11 +14,13 @@ from qa.config import Settings
 from qa.errors import BadInput, NotFound, TooLarge
 from qa.index.snapshot import Index, Snapshot
 from qa.index.store import Store, StoredArticle
+from qa.ingest.feeds import Feeds, FeedStore
 from qa.ingest.identity import identify
+from qa.ingest.links import fetch_article
 from qa.ingest.parse_cache import ParseCache
 from qa.ingest.pipeline import Ingestor
 from qa.ingest.pipeline import prune as prune_missing
-from qa.ingest.readers import BadId, article_from_fields, parse_bytes, read_paths, slugify
+from qa.ingest.readers import BadId, Skipped, article_from_fields, parse_bytes, read_paths, slugify
 from qa.schemas import Article, ArticleInfo, IngestReport, Parsed
 
 if TYPE_CHECKING:
@@ -34,6 +38,8 @@ class Library:
         self.index = Index(self.store, cache_dir=Path(settings.data_dir) / "bm25" / cache, candidates=settings.retrieval.candidates)
         self._embed_model = embed_model
         self._write_lock = threading.Lock()
+        self.feeds = Feeds(settings, FeedStore(lambda: self.store.client, settings.chroma.collection),
+                           add_articles=self.add, writing=self._writing)  # fmt: skip
 
     def _store(self) -> Store:
         s = self.settings
@@ -126,13 +132,23 @@ class Library:
         report.ids = [report.duplicates.get(a.id, a.id) for a in named]
         return named, report
 
-    def ingest(self, paths: Sequence[Path], *, prune: bool = False, replace: bool = False,
+    def fetch(self, url: str) -> Article:
+        """The article at a link (fetched now, not yet indexed); a one-line error for anything else."""
+        return fetch_article(url, self.settings)
+
+    def ingest(self, paths: Sequence[Path], *, links: Sequence[str] = (), prune: bool = False, replace: bool = False,
                progress: bool = False) -> IngestReport:  # fmt: skip
-        """`replace`: an article whose name's id another story holds replaces it, instead of being added beside it."""
+        """`replace`: an article whose name's id another story holds replaces it, instead of being added beside it.
+        `links` are fetched first (outside the index's write turn); one that fails is skipped with its reason."""
         cache = ParseCache(self.settings.data_dir / "cache" / "parsed")
         scan = read_paths(paths, max_bytes=self.settings.ingest.max_file_bytes, cache=cache)
+        for url in links:
+            try:
+                scan.articles.append(self.fetch(url))
+            except BadInput as exc:
+                scan.skipped.append(Skipped(path=url, reason=str(exc)))
         if not scan.articles and not scan.skipped:
-            raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl)")
+            raise BadInput(f"no articles found in {', '.join(map(str, paths))} (supported: .txt .md .html .jsonl .pdf .docx)")
         with self._write_lock, self.store.reading(), self.store.writing():
             writes = self.store.writes
             current = {a.id: a for a in self.store.load()}  # as it is now; no BM25 built for an ingest of nothing new
@@ -151,6 +167,12 @@ class Library:
             _, report = self._write(articles, self.index.refresh().articles, replace=replace, progress=progress)
             self.index.refresh()
         return report
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """This process's and every other writer's turn (feed records change in it too)."""
+        with self._write_lock, self.store.reading(), self.store.writing():
+            yield
 
     def move(self, doc_id: str, to: str) -> tuple[StoredArticle, str | None]:
         """Give an article another id; the article holding that id, if any, is replaced (the page's

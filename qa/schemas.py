@@ -14,7 +14,7 @@ UNVERIFIED = "(unverified)"  # follows a sentence kept under verify=flag, in `An
 
 # The JSON API's limits (server/schemas.py, DocumentIn) hold for every way in: front matter, HTML and
 # jsonl too. A declared field over its limit is refused, naming the field and the limit.
-FIELD_LIMITS = {"id": 200, "title": 1000, "url": 4096, "published": 200, "author": 1000}
+FIELD_LIMITS = {"id": 200, "title": 1000, "url": 4096, "published": 200, "author": 1000, "site": 1000, "feed": 200}
 
 
 def content_hash(title: str, text: str) -> str:
@@ -27,10 +27,12 @@ class Article(BaseModel):
     id: str = Field(description="Stable id, from the file name or the jsonl `id`.")
     title: str
     text: str = Field(description="The article body as indexed; citation offsets point into it.")
-    source: str = Field(description="Where it came from: a file path, or `api`.")
+    source: str = Field(description="Where it came from: a file path, a link (its canonical URL), or `api`.")
     url: str | None = None
     published: str | None = None
     author: str | None = None
+    site: str | None = Field(default=None, description="The publication's name, for an article added by its link.")
+    feed: str | None = Field(default=None, description="The id of the feed it came from, if any.")
     id_given: bool = Field(
         default=False,
         description="As read: the id was given (front matter `id`, a jsonl record, the API's `id`), not made from a "
@@ -65,6 +67,8 @@ class ArticleInfo(BaseModel):
     url: str | None = None
     published: str | None = None
     author: str | None = None
+    site: str | None = None
+    feed: str | None = None
     hash: str
     chars: int
     chunks: int
@@ -78,6 +82,7 @@ class Citation(BaseModel):
     source: str
     url: str | None = None
     published: str | None = None
+    site: str | None = Field(default=None, description="The publication, for an article added by its link.")
     quote: str = Field(
         description="Exact text of the cited sentence(s): article.text[start:end], with any sentence addressed to "
         "AI systems masked (each character but whitespace replaced by \u2588; the length never changes)."

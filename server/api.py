@@ -119,7 +119,7 @@ _UPLOAD_DOC = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": ".txt .md .html or .jsonl, UTF-8"}
+                        "file": {"type": "string", "format": "binary", "description": ".txt .md .html .jsonl (UTF-8), .pdf or .docx"}
                     },
                 },  # fmt: skip
             },
@@ -159,6 +159,8 @@ async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
         except ValidationError as err:  # worded as FastAPI's own validation errors are
             status, message, param = describe(RequestValidationError(err.errors()))
             raise ApiError(status, message, param=param) from err
+        if doc.text is None:  # a link: fetched and extracted off the event loop
+            return Parsed(articles=[await run_in_threadpool(library.fetch, doc.url)])
         article = library.new_article(title=doc.title, text=doc.text, doc_id=doc.id, url=doc.url,
                                       published=doc.published, author=doc.author)  # fmt: skip
         return Parsed(articles=[article])
@@ -173,7 +175,8 @@ async def _parsed(request: Request, s: Settings, library: Library) -> Parsed:
 
 @router.post(
     "/documents", response_model=Added, status_code=201, dependencies=[Depends(deps.require_write)],
-    summary="Add or update articles (JSON with title and text, or a file upload); indexed before the response",
+    summary="Add or update articles (JSON with title and text, JSON with `url` alone to fetch it by its link, or a file "
+            "upload); indexed before the response",
     openapi_extra=_UPLOAD_DOC, responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 507: {"model": ErrorBody}},
 )  # fmt: skip
 async def add_document(

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from qa.config import ServerSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BackendUnavailable
-from server import api, deps, errors, openai_api, pages, security
+from server import api, deps, errors, feeds, openai_api, pages, security
 from server.limits import BodyLimit
 from server.methods import Methods
 from server.runtime import Runtime
@@ -85,7 +85,10 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         s = engine.settings if engine is not None else settings or Settings()
         app.state.runtime = Runtime(s, (lambda: engine) if engine is not None else (lambda: QAEngine(s)))
         app.state.runtime.start()
+        refresher = feeds.Refresher(app.state.runtime, s.feeds.refresh_minutes)
+        refresher.start()
         yield
+        refresher.stop.set()
 
     app = App(
         title="News Q&A", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
         )  # fmt: skip
 
     app.include_router(api.router)
+    app.include_router(feeds.router)
     app.include_router(openai_api.router)
     app.include_router(pages.router)
     return app

@@ -36,7 +36,7 @@ from qa import progress
 from qa.errors import BadInput, QAError
 from qa.library import Library
 from qa.schemas import UNVERIFIED, Answer, ArticleInfo, Citation, IngestReport, Parsed, Turn
-from qa.text import CITATION_MARKER, InvalidText
+from qa.text import CITATION_MARKER, InvalidText, date_label
 from server import answering, deps
 from server.api import parsed_upload
 from server.errors import ApiError
@@ -89,8 +89,8 @@ def plain_error(status: int, message: str = "", *, code: str | None = None, what
             return "That API key was not accepted. Check it and try again."
         return "This needs the API key: enter it in the API key field and try again."
     if status == 413:
-        if what in ("file", "article") and limit:
-            return f"That {what} is too large (the limit is {size_text(limit)})."
+        if what in ("file", "article", "link") and limit:
+            return f"That {'page' if what == 'link' else what} is too large (the limit is {size_text(limit)})."
         return f"That {what} is too large."
     if status == 503:
         if code == "index_busy" or "another process is writing" in message:
@@ -133,9 +133,16 @@ def safe_url(url: str | None) -> str | None:
     return url if url.lower().startswith(("http://", "https://")) and urlparse(url).netloc else None
 
 
+def citation_source(c: Citation) -> str:
+    """A cited article's source as a reader names it: its site, its link's host, its file, or 'uploaded'."""
+    return source_label(ArticleInfo.model_construct(source=c.source, url=c.url, site=c.site))
+
+
 def source_label(info: ArticleInfo) -> str:
     """Where an article came from, for the list: its site, its file, or 'uploaded'."""
     url = safe_url(info.url)
+    if info.site:
+        return info.site
     if url:
         return (urlparse(url).hostname or url).removeprefix("www.")
     return "uploaded" if info.source == "api" else info.source.replace("\\", "/").rsplit("/", 1)[-1]  # the file's name
@@ -244,6 +251,7 @@ def segments(text: str, ids: set[int], *, flagged: bool = False) -> list[tuple[s
 def source_view(c: Citation) -> dict:
     qs, qe = c.start - c.passage_start, c.end - c.passage_start
     return {"id": c.id, "title": c.title, "url": safe_url(c.url), "published": c.published, "doc_id": c.doc_id,
+            "where": f"{citation_source(c)} · {date_label(c.published)}",
             "before": c.passage[:qs], "quote": c.passage[qs:qe], "after": c.passage[qe:],
             "whole": f"/library/{quote(c.doc_id, safe='')}?start={c.start}&end={c.end}#quote"}  # fmt: skip
 
@@ -262,7 +270,7 @@ def upload_limit(rt: Runtime) -> int:
 
 def _common(rt: Runtime) -> dict:
     return {"write_key": rt.settings.api_key is not None, "read_key": deps.reads_protected(rt.settings),
-            "max_upload": upload_limit(rt)}  # fmt: skip
+            "max_upload": upload_limit(rt), "feeds_minutes": f"{rt.settings.feeds.refresh_minutes:g}"}  # fmt: skip
 
 
 def _page(request: Request, rt: Runtime, *, turns: list[dict] | None = None, status: int = 200, question: str = "",
@@ -349,7 +357,9 @@ def _refused_read(request: Request, rt: Runtime) -> Response | None:
 
 def _listing(request: Request, rt: Runtime, *, status: int = 200, **context) -> Response:
     try:
-        docs = sorted(rt.library(wait_s=30).documents(), key=lambda i: (i.title.casefold(), i.id))
+        library = rt.library(wait_s=30)
+        docs = sorted(library.documents(), key=lambda i: (i.title.casefold(), i.id))
+        context.setdefault("feeds", library.feeds.list())
     except QAError as err:
         return _library_page(request, rt, "list", status=err.status, docs=[], error=_error_words(err, what="library"))
     return _library_page(request, rt, "list", status=status, docs=docs, **context)
@@ -418,12 +428,14 @@ def replacements(renamed: dict[str, str], infos: list[ArticleInfo], *, it: bool 
 
 
 def _fields(form) -> dict[str, str]:
-    return {k: v for k in ("title", "text", "url", "published", "api_key") if isinstance(v := form.get(k), str)}
+    return {k: v for k in ("title", "text", "url", "published", "link", "api_key") if isinstance(v := form.get(k), str)}
 
 
 async def _parsed_form(form, library: Library, rt: Runtime) -> Parsed:
-    """The add form's articles: from the chosen file, else from the pasted fields."""
+    """The add forms' articles: from a link, the chosen file, else the pasted fields."""
     upload, fields = form.get("file"), _fields(form)
+    if fields.get("link", "").strip():
+        return Parsed(articles=[await run_in_threadpool(library.fetch, fields["link"].strip())])
     if isinstance(upload, UploadFile) and upload.filename:
         return await parsed_upload(upload, library, rt.settings.ingest.max_file_bytes)
     title, text = fields.get("title", "").strip(), fields.get("text", "").replace("\r\n", "\n")  # browsers send CRLF
@@ -445,7 +457,7 @@ async def library_add(request: Request, rt: Runtime = Depends(deps.runtime)):
             fields, what = _fields(err.fields), "file" if err.file else what
             raise
         fields, upload = _fields(form), form.get("file")
-        what = "file" if isinstance(upload, UploadFile) and upload.filename else "article"
+        what = "file" if isinstance(upload, UploadFile) and upload.filename else "link" if fields.get("link") else "article"
         _check_key(_form_key(form, request), rt)
         library = await run_in_threadpool(rt.library)
         parsed = await _parsed_form(form, library, rt)

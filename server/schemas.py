@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic_core import PydanticCustomError
 
 from qa.schemas import FIELD_LIMITS, Mode, Turn, Verify
 
@@ -20,17 +21,26 @@ class AskRequest(BaseModel):
 
 
 class DocumentIn(BaseModel):
-    """An article posted as JSON; a file upload (multipart, field `file`) is the other way in."""
+    """An article posted as JSON: its title and text, or `url` alone to fetch it from its link. A file
+    upload (multipart, field `file`) is the other way in."""
 
     model_config = ConfigDict(extra="forbid")
 
     # the limits every way in shares (front matter, HTML, jsonl), so the schema shows them
-    title: StrictStr = Field(min_length=1, max_length=FIELD_LIMITS["title"])
-    text: StrictStr = Field(min_length=1)
+    title: StrictStr | None = Field(None, min_length=1, max_length=FIELD_LIMITS["title"], description="Required with `text`.")
+    text: StrictStr | None = Field(None, min_length=1, description="Without it, `url` alone: the article is fetched from its link.")
     id: StrictStr | None = Field(None, max_length=FIELD_LIMITS["id"], description="Default: made from the title.")
     url: StrictStr | None = Field(None, max_length=FIELD_LIMITS["url"])
     published: StrictStr | None = Field(None, max_length=FIELD_LIMITS["published"])
     author: StrictStr | None = Field(None, max_length=FIELD_LIMITS["author"])
+
+    @model_validator(mode="after")
+    def _text_or_link(self) -> DocumentIn:
+        if self.text is None and (self.url is None or self.title or self.id or self.published or self.author):
+            raise PydanticCustomError("text_or_url", "send title and text, or url alone to fetch the article from its link")
+        if self.text is not None and self.title is None:
+            raise PydanticCustomError("missing_title", "title is required with text")
+        return self
 
 
 class ErrorDetail(BaseModel):

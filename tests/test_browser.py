@@ -354,7 +354,7 @@ def test_upload_files_by_choosing_and_dropping(page: Page, tmp_path, embed_model
         open_library(page)
         expect(page.locator("#library-list")).to_have_text("No articles yet. Add one: paste its title and text, or drop a file here.")
         expect(page.locator("#add-article")).to_have_attribute("open", "")  # an empty library opens the form
-        expect(page.locator("#drop-zone")).to_contain_text("Or add a file: .txt, .md, .html or .jsonl, up to 2 kB")
+        expect(page.locator("#drop-zone")).to_contain_text("Or add a file: .txt, .md, .html, .jsonl, .pdf or .docx, up to 2 kB")
         record_statuses(page)
         page.set_input_files("#add-file", files=[{"name": "ferry.md", "mimeType": "text/markdown", "buffer": ferry.encode()}])
         status = page.locator("#library-status")
@@ -379,9 +379,9 @@ def test_upload_files_by_choosing_and_dropping(page: Page, tmp_path, embed_model
         page.set_input_files("#add-file", files=[{"name": "long.txt", "mimeType": "text/plain", "buffer": b"A sentence. " * 200}])
         expect(status).to_have_text("That file is too large (the limit is 2 kB).")
         expect(status).to_have_class(re.compile(r"\berror\b"))
-        page.set_input_files("#add-file", files=[{"name": "report.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4"}])
+        page.set_input_files("#add-file", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n"}])
         expect(status).to_have_text(
-            "Could not add “report.pdf”: unsupported file type '.pdf'; use .txt, .md, .markdown, .html, .htm, .jsonl."
+            "Could not add “photo.png”: unsupported file type '.png'; use .txt, .md, .markdown, .html, .htm, .jsonl, .pdf, .docx."
         )
         assert len(engine.library.documents()) == 3
 
@@ -575,3 +575,51 @@ def test_without_javascript_the_library_lists_and_shows_articles(browser, live_u
     pg.locator(".sources a", has_text="Read the whole article").first.click()
     expect(pg.locator("#quote")).to_have_text("The group is led by an Iraqi militant called Shahab al-Muhajir.")
     context.close()
+
+
+def test_add_by_link_and_follow_a_feed_in_the_library_panel(page: Page, tmp_path, embed_model):
+    from qa.config import FetchSettings
+    from tests.support.site import Page as SitePage
+    from tests.support.site import Site, news_page
+
+    paras = ["The Dunmore ferry will sail twice a day from March, the island council said on Monday, after a vote of seven to two.",
+             "Harbour master Ilse Varga said the Corran Star, a 40-metre vessel bought from Norway, carries 180 passengers and twelve cars.",
+             "The new timetable adds an evening crossing at six o'clock, which commuters had asked for since the old boat was retired."]  # fmt: skip
+    with Site() as site, library_server(tmp_path, embed_model, corpus=False, fetch=FetchSettings(allow_private=True)) as (url, engine):
+        site.pages["/news/ferry"] = SitePage(news_page(title="Dunmore ferry to sail twice a day", paragraphs=paras))
+        site.pages["/stub"] = SitePage(b"<html><body><p>Subscribe to read the full story.</p></body></html>")
+        page.goto(url)
+        open_library(page)
+        status = page.locator("#library-status")
+        page.fill("#add-link", site.url("/stub"))
+        page.click("#link-submit")
+        expect(status).to_contain_text("is not an article", timeout=60_000)
+        expect(status).to_have_class(re.compile(r"\berror\b"))
+        page.fill("#add-link", site.url("/news/ferry"))
+        page.click("#link-submit")
+        expect(status).to_have_text("Added “Dunmore ferry to sail twice a day”: 1 passage, 3 sentences. Ask about it in the question box.",
+                                    timeout=60_000)  # fmt: skip
+        expect(page.locator("#library-list .doc.fresh .doc-meta")).to_have_text("2026-11-30 · Mara Quell · The Dunmore Courier · 1 passage, 3 sentences")
+        turn = ask(page, "How many passengers does the Corran Star carry?")
+        expect(turn.locator(".answer")).to_contain_text("180 passengers")
+        turn.locator(".cite").first.click()  # the source: its title links to the story where it was published
+        expect(page.locator("#source-panel h3 a")).to_have_attribute("href", site.url("/news/ferry"))
+        expect(page.locator("#source-panel .date")).to_have_text("The Dunmore Courier · 30 Nov 2026")  # where and when
+
+        # a feed: followed, listed with its last fetch, then no longer followed
+        rss = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Dunmore Courier</title><link>{site.url("/")}</link>'
+               f"<description>d</description><item><title>Ferry</title><link>{site.url('/news/ferry')}</link>"
+               f"<pubDate>Mon, 30 Nov 2026 08:00:00 GMT</pubDate></item></channel></rss>")  # fmt: skip
+        site.pages["/rss"] = SitePage(rss.encode(), "application/rss+xml")
+        page.click("#feeds summary")
+        expect(page.locator("#feed-list")).to_have_text("No feeds followed yet.")
+        page.fill("#feed-url", site.url("/rss"))
+        page.click("#feed-submit")
+        expect(status).to_have_text("Following “Dunmore Courier”: 0 articles added.", timeout=60_000)  # the story was in already
+        feed = page.locator("#feed-list .feed")
+        expect(feed).to_contain_text("Dunmore Courier")
+        expect(feed).to_contain_text(": ok, 0 new articles")
+        feed.get_by_role("button", name="Stop following “Dunmore Courier”").click()
+        expect(page.locator("#feed-list")).to_have_text("No feeds followed yet.")
+        assert len(engine.library.documents()) == 1
+

@@ -159,7 +159,7 @@ def test_citations_show_the_quoted_sentence_then_the_title_and_place(cli, ingest
     assert code == 0 and all(len(line) <= 100 for line in lines[1:])  # off a terminal: wrapped at 100
     assert lines[1] == '  [1] "The group is led by an Iraqi militant called Shahab al-Muhajir."'
     first = " ".join(line.strip() for line in lines[2:] if not line.startswith("  ["))
-    assert first.startswith("Who are ISIS-K? Offshoot terror group") and "(corpus/isis-k-explainer.txt, chars 1436-1499)" in first
+    assert first.startswith("Who are ISIS-K? Offshoot terror group") and "(corpus/isis-k-explainer.txt · undated, chars 1436-1499)" in first
     assert all(line.startswith("      ") for line in lines[2:] if not line.startswith("  ["))
     code, out, _ = cli("ask", "who leads ISIS-K?", "--json")  # the JSON is the API's, untouched
     assert json.loads(out)["citations"][0]["quote"] == "The group is led by an Iraqi militant called Shahab al-Muhajir."
@@ -170,14 +170,14 @@ def test_a_long_quote_is_shortened_at_a_word_and_everything_wrapped() -> None:
     from qa.schemas import Citation
 
     quote = " ".join(f"word{i}" for i in range(300))
-    c = Citation(id=3, doc_id="d", title="A headline\nwith a line break", source="news/long-file-name.txt", url="https://example.org/a",
+    c = Citation(id=3, doc_id="d", title="A headline\nwith a line break", source="news/long-file-name.txt", url="https://example.org/a", published="2021-08-26T10:00:00Z",
                  quote=quote, start=10, end=10 + len(quote), passage=quote, passage_start=0, passage_end=len(quote), score=0.5)  # fmt: skip
     lines = citation_lines(c, 60)
     assert all(len(line) <= 60 for line in lines) and lines[0].startswith('  [3] "word0 word1')
     shown = " ".join(line.strip() for line in lines)
     said = shown[shown.index('"') + 1 : shown.rindex('"')]
     assert said.endswith("\u2026") and len(said) <= QUOTE_CHARS and said[:-1].split()[-1] in quote.split()  # a whole word
-    assert shown.endswith(f'" A headline with a line break (news/long-file-name.txt, chars 10-{c.end}) https://example.org/a')
+    assert shown.endswith(f'" A headline with a line break (news/long-file-name.txt · 26 Aug 2021, chars 10-{c.end}) https://example.org/a')
 
 
 def test_counts_say_one_article_and_two_articles(cli, tmp_path: Path) -> None:
@@ -201,8 +201,10 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]
     proc = subprocess.Popen([str(Path(sys.executable).with_name("qa")), *args], stdout=subprocess.PIPE, stderr=slave, env=env, text=True)
     os.close(slave)
     seen = b""
+    ready = select.poll()  # not select(): a long session's descriptors pass 1024, which select() cannot watch
+    ready.register(master, select.POLLIN)
     while True:  # read as it comes, so that a full terminal buffer never blocks the command
-        if select.select([master], [], [], 1.0)[0]:
+        if ready.poll(1000):
             try:
                 chunk = os.read(master, 65536)
             except OSError:  # the command closed its end

@@ -118,8 +118,9 @@ def test_add_a_file_and_refusals_in_plain_words(lib: TestClient):
     assert "Added “Ferry timetable changes”: 1 passage, 1 sentence." in _text(lib.get(r.headers["location"]).text)
 
     cases = [
-        ({"files": {"file": ("report.pdf", b"%PDF-1.4 ...", "application/pdf")}}, 415,
-         "Could not add “report.pdf”: unsupported file type '.pdf'; use .txt, .md, .markdown, .html, .htm, .jsonl."),
+        ({"files": {"file": ("photo.png", b"\x89PNG ...", "image/png")}}, 415,
+         "Could not add “photo.png”: unsupported file type '.png'; use .txt, .md, .markdown, .html, .htm, .jsonl, .pdf, .docx."),
+        ({"files": {"file": ("report.pdf", b"%PDF-1.4 ...", "application/pdf")}}, 415, "Could not add “report.pdf”: not a readable PDF"),
         ({"files": {"file": ("empty.txt", b"", "text/plain")}}, 400, "Could not add “empty.txt”: empty file."),
         ({"files": {"file": ("big.txt", b"word " * 1_000_001, "text/plain")}}, 413, "That file is too large (the limit is 5 MB)."),
         ({"files": {"file": ("", b"", "application/octet-stream")}, "data": {"title": "", "text": ""}}, 400,

@@ -261,7 +261,8 @@ def test_documents_can_be_added_listed_asked_about_and_deleted(own_client: TestC
     [
         ({"files": {"file": ("x.txt", b"\x00\x01binary", "application/octet-stream")}}, 415, "binary file"),
         ({"files": {"file": ("x.txt", b"\xff\xfe\xfa not utf-8", "text/plain")}}, 415, "not UTF-8"),
-        ({"files": {"file": ("x.pdf", b"%PDF-1.4", "application/pdf")}}, 415, "unsupported file type '.pdf'"),
+        ({"files": {"file": ("x.png", b"\x89PNG", "image/png")}}, 415, "unsupported file type '.png'"),
+        ({"files": {"file": ("x.pdf", b"%PDF-1.4", "application/pdf")}}, 415, "not a readable PDF"),
         ({"files": {"file": ("x.txt", b"   \n", "text/plain")}}, 400, "empty file"),
         ({"files": {"file": ("x.txt", b"a" * 2_000_001, "text/plain")}}, 413, "too large"),
         ({"files": {"other": ("x.txt", b"text", "text/plain")}}, 422, "file is required"),

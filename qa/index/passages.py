@@ -51,7 +51,7 @@ class Passage:
         if spans:  # one neighbour beyond each end: sentences are judged in pairs too
             spans = [(s.start, s.end) for s in layout[max(0, k - 1) : k + len(spans) + 1]]
         return Citation(
-            id=number, doc_id=a.id, title=redact(a.title), source=a.source, url=a.url, published=a.published,
+            id=number, doc_id=a.id, title=redact(a.title), source=a.source, url=a.url, published=a.published, site=a.site,
             quote=mask(a.text, spans, start, end), start=start, end=end, passage=mask(a.text, spans, p_start, p_end),
             passage_start=p_start, passage_end=p_end, score=round(score, 4),
         )  # fmt: skip

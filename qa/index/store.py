@@ -67,7 +67,7 @@ class StoredArticle:
         a = self.article
         return ArticleInfo(
             id=a.id, title=a.title, source=a.source, url=a.url, published=a.published, author=a.author,
-            hash=self.hash, chars=len(a.text), chunks=len(self.layout.chunks), sentences=len(self.layout.sentences),
+            site=a.site, feed=a.feed, hash=self.hash, chars=len(a.text), chunks=len(self.layout.chunks), sentences=len(self.layout.sentences),
         )  # fmt: skip
 
 
@@ -87,7 +87,8 @@ def _record(stored: StoredArticle) -> dict[str, str | int]:
     a = stored.article
     meta = {"kind": "article", "title": a.title, "source": a.source, "hash": stored.hash}
     # None, not absent: Chroma's upsert merges metadata, so an absent key would keep the old article's value
-    meta |= {"url": a.url or None, "published": a.published or None, "author": a.author or None}
+    meta |= {"url": a.url or None, "published": a.published or None, "author": a.author or None,
+             "site": a.site or None, "feed": a.feed or None}
     return meta | {"layout": _layout_json(stored.layout)}
 
 
@@ -96,6 +97,7 @@ def _from_record(doc_id: str, text: str, meta: dict, layout: Layout | None = Non
     article = Article.model_construct(
         id=doc_id, title=meta["title"], text=text, source=meta["source"],
         url=meta.get("url"), published=meta.get("published"), author=meta.get("author"),
+        site=meta.get("site"), feed=meta.get("feed"),
     )  # fmt: skip
     layout = _layout_from_json(meta["layout"]) if layout is None else layout  # given: parsing it again is waste
     return StoredArticle(article=article, hash=meta["hash"], layout=layout)
@@ -106,8 +108,9 @@ def _same_record(stored: StoredArticle | None, meta: dict) -> bool:
     if stored is None:
         return False
     a = stored.article
-    return (stored.hash, a.title, a.source, a.url or None, a.published or None, a.author or None) == (
-        meta["hash"], meta["title"], meta["source"], meta.get("url"), meta.get("published"), meta.get("author"))
+    return (stored.hash, a.title, a.source, a.url or None, a.published or None, a.author or None, a.site or None,
+            a.feed or None) == (meta["hash"], meta["title"], meta["source"], meta.get("url"), meta.get("published"),
+                                meta.get("author"), meta.get("site"), meta.get("feed"))  # fmt: skip
 
 
 UNREACHABLE = "the search index (Chroma) is not reachable; try again in a moment"

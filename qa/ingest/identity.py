@@ -35,8 +35,8 @@ def is_edit(old: str, new: str) -> bool:
 
 
 def file_of(source: str) -> Path | None:
-    """The file an article was read from; None for one sent through the API."""
-    return Path(source).resolve() if source != "api" else None
+    """The file an article was read from; None for one sent through the API or added by its link."""
+    return Path(source).resolve() if source != "api" and "://" not in source else None
 
 
 def _same_file(a: Article, b: Article) -> bool:

@@ -1,4 +1,5 @@
-"""Read article files (txt, md, html, jsonl) into `Article`s, with page furniture removed.
+"""Read article files (txt, md, html, jsonl; pdf and docx through qa.ingest.documents) into `Article`s,
+with page furniture removed.
 
 Everything here is offline and deterministic: the same files always give the same articles.
 """
@@ -25,7 +26,8 @@ from qa.ingest.parse_cache import ParseCache
 from qa.schemas import FIELD_LIMITS, Article, Parsed, SkippedLine
 from qa.text import MAX_NESTING, InvalidText, check_text, json_too_deep, sentence_spans
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".pdf", ".docx")
+_BINARY = {".pdf": "pdf_fields", ".docx": "docx_fields"}  # read by qa.ingest.documents, before any decoding
 _FORMATS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
 _SNIFF_BYTES = 8192
 _BREAKS = {0x0B: "\n", 0x0C: "\n\n"}
@@ -136,6 +138,15 @@ def parse_bytes(data: bytes, *, name: str, source: str, max_bytes: int) -> Parse
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise NotText(f"unsupported file type {suffix or '(none)'!r}; use {', '.join(SUPPORTED_SUFFIXES)}")
+    if suffix in _BINARY:
+        if len(data) > max_bytes:
+            raise TooLarge(f"file is too large (over {max_bytes} bytes)")
+        if not data.strip():
+            raise BadInput("empty file")
+        from qa.ingest import documents
+
+        fields = getattr(documents, _BINARY[suffix])(data)
+        return Parsed(articles=[article_from_fields(doc_id=slugify(Path(name).stem), source=source, **fields)])
     raw = decode(data, max_bytes=max_bytes)
     if suffix == ".jsonl":
         return _parse_jsonl(raw, source=source)
@@ -387,6 +398,8 @@ def article_from_fields(
     published: Any = None,
     author: Any = None,
     id_given: bool = False,
+    site: Any = None,
+    feed: str | None = None,
 ) -> Article:
     """Build an Article: check every field (valid text, within FIELD_LIMITS), clean the text, tidy the
     fields; raises BadInput naming the field, or if no text is left."""
@@ -395,7 +408,8 @@ def article_from_fields(
         raise BadInput("article id is empty")
     _within_limit("id", doc_id)
     fields = {"title": _field("title", title) or doc_id, "url": _field("url", url),
-              "published": _field("published", published), "author": _field("author", author)}  # fmt: skip
+              "published": _field("published", published), "author": _field("author", author),
+              "site": _field("site", site), "feed": feed}  # fmt: skip
     # form feeds (pdftotext's page breaks) and vertical tabs (Word's line breaks) are breaks, not bad text
     body = clean_text(check_text((text or "").translate(_BREAKS), "text"))
     if not body:

@@ -84,7 +84,7 @@ function openSource(citation, fallback) {
   body.replaceChildren();
   if (citation) {
     body.append(titleNode("h3", citation.title, citation.url));
-    if (citation.published) body.append(el("p", "date", citation.published));
+    body.append(el("p", "date", sourceLabel(citation) + " \u00b7 " + dateLabel(citation.published)));
     const qs = citation.start - citation.passage_start;
     const qe = citation.end - citation.passage_start;
     const passage = markedText("passage", citation.passage, qs, qe);

@@ -94,7 +94,9 @@ function plainError(status, error, what, keySent) {
   }
   if (status === 413) {
     const limit = Number(document.body.dataset.maxUpload || 0);
-    if ((what === "file" || what === "article") && limit) return "That " + what + " is too large (the limit is " + sizeText(limit) + ").";
+    if (["file", "article", "link"].includes(what) && limit) {
+      return "That " + (what === "link" ? "page" : what) + " is too large (the limit is " + sizeText(limit) + ").";
+    }
     return "That " + what + " is too large.";
   }
   if (status === 503) {
@@ -174,6 +176,14 @@ function markedText(cls, text, start, end) {
   return node;
 }
 
+// "26 Aug 2021" from an ISO date; a date written another way as it is; "undated". Mirrors qa.text.date_label.
+function dateLabel(value) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec((value || "").trim());
+  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  if (m && Number(m[2]) >= 1 && Number(m[2]) <= 12) return Number(m[3]) + " " + months[Number(m[2]) - 1] + " " + m[1];
+  return (value || "").trim().replace(/\s+/g, " ") || "undated";
+}
+
 function docMeta(info) {
   const parts = [];
   if (info.published) parts.push(info.published);
@@ -185,6 +195,7 @@ function docMeta(info) {
 
 // where an article came from: its site, its file, or "uploaded" (pages.source_label)
 function sourceLabel(info) {
+  if (info.site) return info.site; // an article added by its link: the publication's name
   const url = info.url && safeUrl(info.url);
   if (url) return new URL(url).hostname.replace(/^www\./, "");
   return info.source === "api" ? "uploaded" : info.source.replace(/\\/g, "/").split("/").pop(); // the file's name

@@ -1,6 +1,7 @@
 // The library panel on the chat page, through the JSON API: lists the indexed articles
 // (GET /api/documents), opens one in the reader panel (GET /api/documents/{id}), adds one from pasted
-// text (POST JSON) or from files chosen or dropped (POST multipart, one at a time), and deletes one
+// text or a link (POST JSON) or from files chosen or dropped (POST multipart, one at a time), follows
+// feeds (/api/feeds), and deletes one
 // after an inline confirmation (DELETE). Without JavaScript the Library link leads to the
 // server-rendered /library pages instead. Uses common.js (loaded first).
 "use strict";
@@ -123,9 +124,11 @@ function applyFilter() {
 // -- adding --------------------------------------------------------------------------------------
 function setBusy(busy) {
   library.busy = busy;
-  const form = document.getElementById("add-form");
-  form.setAttribute("aria-busy", String(busy));
-  for (const control of form.querySelectorAll("button, input, textarea")) control.disabled = busy;
+  for (const id of ["add-form", "link-form", "feed-form"]) {
+    const form = document.getElementById(id);
+    form.setAttribute("aria-busy", String(busy));
+    for (const control of form.querySelectorAll("button, input, textarea")) control.disabled = busy;
+  }
   document.getElementById("drop-zone").classList.toggle("busy", busy);
 }
 
@@ -245,6 +248,78 @@ async function addPasted(form) {
   statusWithOffers(done.ok ? done.words + " Ask about it in the question box." : done.words, done.ok ? "ok" : "error", done.offers, true);
 }
 
+// POST /api/documents {url}: the server fetches the page and reads its article.
+async function addLink(form) {
+  const url = form.link.value.trim();
+  if (!url) {
+    libraryStatus("Paste the article's link first.", "error");
+    form.link.focus();
+    return;
+  }
+  const done = await addArticles(JSON.stringify({ url }), { "Content-Type": "application/json" }, "the page at " + url, "link");
+  if (done.ok) form.link.value = "";
+  statusWithOffers(done.ok ? done.words + " Ask about it in the question box." : done.words, done.ok ? "ok" : "error", done.offers, true);
+}
+
+// -- feeds: GET /api/feeds, POST /api/feeds {url}, DELETE /api/feeds/{id} -------------------------
+async function loadFeeds() {
+  const list = document.getElementById("feed-list");
+  if (!list) return;
+  const r = await callApi("/api/feeds");
+  if (!r.ok) {
+    list.replaceChildren(el("li", "empty error-text", plainError(r.status, r.error, "library", r.keySent)));
+    return;
+  }
+  if (!r.data.length) {
+    list.replaceChildren(el("li", "empty", "No feeds followed yet."));
+    return;
+  }
+  list.replaceChildren(...r.data.map(feedItem));
+}
+
+function feedItem(feed) {
+  const li = el("li", "feed");
+  li.dataset.id = feed.id;
+  li.append(el("span", "feed-name", feed.name));
+  const last = feed.last_fetch
+    ? "last fetched " + feed.last_fetch.replace("T", " ").slice(0, 16) + " UTC: " + feed.last_outcome + ", " + plural(feed.last_new, "new article")
+    : "not fetched yet";
+  li.append(el("p", "doc-meta", plural(feed.articles, "article") + " · " + last + (feed.next_try ? " · retrying after " + feed.next_try.replace("T", " ").slice(0, 16) : "")));
+  const remove = el("button", "button secondary feed-remove", "Stop following");
+  remove.type = "button";
+  remove.setAttribute("aria-label", "Stop following “" + feed.name + "”");
+  li.append(remove);
+  return li;
+}
+
+async function followFeed(form) {
+  const url = form.url.value.trim();
+  if (!url) return;
+  setBusy(true);
+  libraryStatus("Following " + url + " and adding its stories…", "busy");
+  const r = await callApi("/api/feeds", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ url }) });
+  setBusy(false);
+  if (!r.ok) {
+    if (r.status === 401 || r.status === 403) focusKey();
+    libraryStatus(plainError(r.status, r.error, "link", r.keySent), "error");
+    return;
+  }
+  form.url.value = "";
+  const f = r.data.feed;
+  libraryStatus(r.data.new ? "Following “" + f.name + "”: " + plural(f.last_new, "article") + " added." : "Already following “" + f.name + "”.", "ok");
+  await Promise.all([loadFeeds(), loadLibrary()]);
+}
+
+async function unfollowFeed(li) {
+  const r = await callApi("/api/feeds/" + encodeURIComponent(li.dataset.id), { method: "DELETE" });
+  if (!r.ok) {
+    libraryStatus(plainError(r.status, r.error, "request", r.keySent), "error");
+    return;
+  }
+  libraryStatus("Stopped following “" + li.querySelector(".feed-name").textContent + "”; its articles stay.", "ok");
+  await loadFeeds();
+}
+
 // Files chosen or dropped, one request each, so one bad file does not stop the others.
 async function addFiles(files) {
   files = [...files];
@@ -354,6 +429,23 @@ document.addEventListener("DOMContentLoaded", () => {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!library.busy) addPasted(form);
+  });
+  const linkForm = document.getElementById("link-form");
+  linkForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!library.busy) addLink(linkForm);
+  });
+  const feedForm = document.getElementById("feed-form");
+  feedForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!library.busy) followFeed(feedForm);
+  });
+  document.getElementById("feeds").addEventListener("toggle", (event) => {
+    if (event.target.open) loadFeeds();
+  });
+  document.getElementById("feed-list").addEventListener("click", (event) => {
+    const li = event.target.closest(".feed");
+    if (li && event.target.closest(".feed-remove")) unfollowFeed(li);
   });
   fileInput.addEventListener("change", async () => {
     const files = [...fileInput.files];
