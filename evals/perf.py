@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--only", choices=["memory", "writes"], help="run one group of rows alone")
     ap.add_argument("--memory-mb", type=float, default=4.9, help="size of each upload of the memory rows")
+    ap.add_argument("--memory-kinds", default="sentences,no sentence ends,english",
+                    help="memory rows to take: made-up words with sentence ends, without, and real English prose")
     ap.add_argument("--writes-mb", type=float, default=4.9, help="size of each big article of the writes rows")
     args = ap.parse_args(argv)
 
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # -- memory: the peak a big upload adds to a `qa serve` process (issue 21) --
     if args.only == "memory":
-        print(json.dumps({"rows": _memory(args.memory_mb)}, indent=1))
+        print(json.dumps({"rows": _memory(args.memory_mb, tuple(args.memory_kinds.split(",")))}, indent=1))
         return
 
     bench = benchmarks.load("squad2", limit=None, seed=0)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
 
         rows.update(_answers(root, env, questions))
         rows.update(_http(env, questions))
-    rows.update(_memory(args.memory_mb))
+    rows.update(_memory(args.memory_mb, tuple(args.memory_kinds.split(","))))
     rows.update(_writes(args.paragraphs, args.writes_mb, args.runs))
     report = {"paragraphs": len(articles), "questions": len(questions), "rows": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()}}
     print(json.dumps(report, indent=1))
@@ -205,14 +207,28 @@ def _vm(pid: int, field: str) -> float:
     raise KeyError(field)
 
 
-def _memory(mb: float = 4.9) -> dict[str, dict[str, float]]:
+def _english(n_bytes: int) -> str:
+    """Real English news-like prose: the squad2 benchmark's paragraphs, in order, up to `n_bytes`."""
+    parts, size = [], 0
+    for a in benchmarks.load("squad2", limit=None, seed=0).articles:
+        parts.append(a.text)
+        size += len(a.text.encode()) + 2
+        if size >= n_bytes:
+            break
+    return "English prose\n\n" + "\n\n".join(parts)
+
+
+def _memory(mb: float = 4.9, kinds: tuple[str, ...] = ("sentences", "no sentence ends")) -> dict[str, dict[str, float]]:
     """Peak RSS a `qa serve` process adds to take one upload of `mb` MB (goal: about 100 MB), a fresh server
-    each, after a small article and a question (model loaded, one write done); `held`: RSS added after."""
+    each, after a small article and a question (model loaded, one write done); `held`: RSS added after.
+    Made-up words are nearly all distinct (the worst case for the vocabularies); `english` is real prose."""
     import httpx
 
     rows = {}
-    for label, ends in (("sentences", True), ("no sentence ends", False)):
-        text = _made_up(int(mb * 1_000_000), ends=ends).encode()
+    for label in kinds:
+        ends = label != "no sentence ends"
+        made = _english(int(mb * 1_000_000)) if label == "english" else _made_up(int(mb * 1_000_000), ends=ends)
+        text = made.encode()
         with tempfile.TemporaryDirectory() as tmp, qa_serve(os.environ | {"QA_DATA_DIR": tmp}) as (url, server, _):
             with httpx.Client(base_url=url, timeout=3600) as http:
                 http.post("/api/documents", json={"title": "Warm", "text": "The ferry sailed at dawn on Sunday."}).raise_for_status()

@@ -623,3 +623,44 @@ def test_add_by_link_and_follow_a_feed_in_the_library_panel(page: Page, tmp_path
         expect(page.locator("#feed-list")).to_have_text("No feeds followed yet.")
         assert len(engine.library.documents()) == 1
 
+
+
+def test_conversations_are_kept_reopened_renamed_exported_and_deleted(page: Page, live_url: str, tmp_path):
+    page.goto(live_url)
+    expect(page.locator("#conversations summary")).to_have_text("Conversations")
+    ask(page, "who leads ISIS-K?")
+    ask(page, "Where is he from?")
+    page.reload()  # kept in this browser: the page starts empty, the conversation is in the list
+    expect(page.locator("#conversation > li")).to_have_count(0)
+    page.click("#conversations summary")
+    convo = page.locator("#conversation-list .convo")
+    expect(convo).to_have_count(1)
+    expect(convo.locator(".convo-open")).to_have_text("who leads ISIS-K?")
+    expect(convo).to_contain_text("2 questions")
+    convo.locator(".convo-open").click()
+    turns = page.locator("#conversation > li")
+    expect(turns).to_have_count(2)
+    expect(turns.first.locator(".answer")).to_contain_text("Shahab al-Muhajir")
+    follow = ask(page, "Who founded it?")  # a follow-up of the reopened conversation is kept in it
+    expect(follow.locator(".bubble.bot")).to_be_visible()
+    expect(convo).to_contain_text("3 questions")
+
+    convo.get_by_role("button", name="Rename “who leads ISIS-K?”").click()
+    page.fill("#conversation-list .convo-title", "ISIS-K leadership")
+    page.press("#conversation-list .convo-title", "Enter")
+    expect(convo.locator(".convo-open")).to_have_text("ISIS-K leadership")
+    with page.expect_download() as download:
+        convo.get_by_role("button", name="Export “ISIS-K leadership”").click()
+    saved = tmp_path / "export.md"
+    download.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8")
+    assert download.value.suggested_filename == "ISIS-K-leadership.md"
+    assert text.startswith("# ISIS-K leadership\n") and "**Q:** who leads ISIS-K?" in text
+    assert "“The group is led by an Iraqi militant called Shahab al-Muhajir.”" in text and "· undated)" in text
+
+    page.click("#new-conversation")
+    ask(page, "What is ISIS-K?")
+    expect(convo).to_have_count(2)
+    convo.filter(has_text="ISIS-K leadership").get_by_role("button", name="Delete “ISIS-K leadership”").click()
+    expect(convo).to_have_count(1)
+    expect(convo.locator(".convo-open")).to_have_text("What is ISIS-K?")

@@ -234,7 +234,8 @@ def test_bad_files_skipped_good_file_read(tmp_path: Path) -> None:
     write(tmp_path / "latin.txt", "Café society\n\nNaïve résumé.".encode("latin-1"))
     write(tmp_path / "empty.md", "")
     write(tmp_path / "big.txt", "Big\n\n" + "word " * 400)
-    write(tmp_path / "notes.pdf", b"%PDF-1.4")  # unsupported, ignored inside folders
+    write(tmp_path / "photo.png", b"\x89PNG")  # unsupported, ignored inside folders
+    write(tmp_path / "notes.pdf", b"%PDF-1.4")  # read, and refused: not a readable PDF
     write(tmp_path / ".hidden.txt", "Hidden\n" + BODY)
     write(tmp_path / ".git" / "x.txt", "Hidden dir\n" + BODY)
     write(tmp_path / "sub" / "bom.txt", "\ufeffBOM title\n" + BODY)
@@ -244,13 +245,14 @@ def test_bad_files_skipped_good_file_read(tmp_path: Path) -> None:
     assert scan.articles[0].title == "Good title"
     assert scan.articles[1].title == "BOM title"  # the BOM is stripped, not part of the title
     reasons = {Path(s.path).name: s.reason for s in scan.skipped}
-    assert set(reasons) == {"binary.txt", "latin.txt", "empty.md", "big.txt"}
+    assert set(reasons) == {"binary.txt", "latin.txt", "empty.md", "big.txt", "notes.pdf"}
+    assert reasons["notes.pdf"].startswith("not a readable PDF")
     assert "binary" in reasons["binary.txt"]
     assert "UTF-8" in reasons["latin.txt"]
     assert "empty" in reasons["empty.md"]
     assert "too large" in reasons["big.txt"]
     assert sorted(Path(f).name for f in scan.files) == [
-        "big.txt", "binary.txt", "bom.txt", "empty.md", "good.txt", "latin.txt"
+        "big.txt", "binary.txt", "bom.txt", "empty.md", "good.txt", "latin.txt", "notes.pdf"
     ]
     assert scan.files == sorted(scan.files, key=lambda f: Path(f).parts)
 
@@ -265,11 +267,11 @@ def test_read_file_errors_name_the_file(tmp_path: Path) -> None:
 
 
 def test_explicit_unsupported_file_skipped(tmp_path: Path) -> None:
-    pdf = write(tmp_path / "report.pdf", b"%PDF-1.4")
+    png = write(tmp_path / "photo.png", b"\x89PNG")
     good = write(tmp_path / "a.txt", "Title\n" + BODY)
-    scan = read_paths([pdf, good], max_bytes=MAX)
+    scan = read_paths([png, good], max_bytes=MAX)
     assert [a.id for a in scan.articles] == ["a"]
-    assert [(s.path, s.reason) for s in scan.skipped] == [(str(pdf), "unsupported file type")]
+    assert [(s.path, s.reason) for s in scan.skipped] == [(str(png), "unsupported file type")]
     assert scan.files == [str(good)]
 
 

@@ -64,6 +64,12 @@ function renderAnswer(bubble, answer) {
   citationsOf.set(bubble, answer.citations);
 }
 
+// A reopened conversation's turns become the history follow-ups lean on.
+function setHistory(turns) {
+  history = turns.slice();
+  document.getElementById("history").value = JSON.stringify(history);
+}
+
 function startDraft(bubble) {
   bubble.classList.add("draft");
   const status = el("p", "status", "Draft: checking each sentence against its source\u2026");
@@ -169,6 +175,7 @@ async function ask(question) {
         } else if (event === "done") {
           renderAnswer(bubble, data);
           history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
+          if (typeof saveTurn === "function") saveTurn(question, data); // kept in this browser (conversations.js)
           finished = true;
         } else if (event === "error") {
           showError(bubble, plainError(statusOf(data.error), data.error, "question", Boolean(key)));
@@ -218,6 +225,7 @@ document.addEventListener("DOMContentLoaded", () => {
     history = [];
     document.getElementById("conversation").replaceChildren();
     document.getElementById("history").value = "[]";
+    if (typeof startConversation === "function") startConversation();
     setPanel(false);
     input.value = "";
     input.focus();
