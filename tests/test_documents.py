@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 
 import docx
 import pytest
@@ -12,33 +13,44 @@ from fpdf import FPDF
 
 from qa.config import Settings
 from qa.engine import QAEngine
-from qa.errors import BadInput, NotText
+from qa.errors import BadInput, NotText, TooLarge
 from qa.ingest.readers import parse_bytes
 from tests.support.helpers import started
 
+# the writer is told where the lines break: "recon-" ends a line, "well-known" sits inside one
 WALL = ("The harbour wall at Dunmore was rebuilt over the winter by a crew of forty workers. The recon-\n"
         "struction cost 2.4 million euros, which the harbour trust paid in full.")  # fmt: skip
-STORMS = "The old wall had stood since 1887 and was badly damaged by the storms of last January."
+STORMS = "The old wall, a well-known landmark, had stood since 1887 and was damaged by the storms of last January."
 TERMINAL = "The ferry terminal will reopen in May with a new waiting room, the harbour master said."
 
 
-def harbour_pdf() -> bytes:
+def harbour_pdf(*, title: str | None = "Dunmore harbour report") -> bytes:
     pdf = FPDF()
-    pdf.set_title("Dunmore harbour report")
+    if title is not None:
+        pdf.set_title(title)
     pdf.set_author("Ilse Varga")
     pdf.set_font("Helvetica", size=12)
     pdf.add_page()
-    pdf.multi_cell(100, 6, WALL + "\n\n" + STORMS)  # narrow: the layout wraps every sentence over lines
+    pdf.multi_cell(100, 6, "Harbour wall rebuilt\n" + WALL + "\n" + STORMS)  # narrow: every sentence wraps
     pdf.add_page()
-    pdf.multi_cell(100, 6, TERMINAL)
+    pdf.multi_cell(100, 6, TERMINAL + "\n2")  # and a page number under it
     return bytes(pdf.output())
 
 
-def market_docx() -> bytes:
+def scanned_pdf() -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.rect(10, 10, 80, 80, style="F")  # a scanned page: a picture, no text
+    return bytes(pdf.output())
+
+
+def market_docx(*, title: str = "") -> bytes:
     d = docx.Document()
     d.core_properties.author = "Mara Quell"
+    d.core_properties.title = title
     d.add_heading("Night market moves to the fish hall", 0)
     d.add_paragraph("The night market will move to the old fish hall in April, organisers said.")
+    d.add_paragraph("   ")  # empty paragraphs are dropped
     d.add_heading("In numbers", 1)
     table = d.add_table(rows=2, cols=2)
     for r, (k, v) in enumerate((("Stalls", "60"), ("Visitors on a Saturday", "4,000"))):
@@ -49,35 +61,82 @@ def market_docx() -> bytes:
     return out.getvalue()
 
 
+def parse(data: bytes, name: str, max_bytes: int = 10**6):
+    [article] = parse_bytes(data, name=name, source=f"in/{name}", max_bytes=max_bytes).articles
+    return article
+
+
 def test_a_pdf_keeps_reading_order_joins_wrapped_lines_and_hyphenated_words():
-    [a] = parse_bytes(harbour_pdf(), name="Harbour Report.pdf", source="in/Harbour Report.pdf", max_bytes=10**6).articles
-    assert (a.id, a.title, a.author) == ("harbour-report", "Dunmore harbour report", "Ilse Varga")
-    paragraphs = a.text.split("\n\n")
-    assert paragraphs == [WALL.replace("recon-\n", "recon"), STORMS, TERMINAL]  # both pages, in order, whole sentences
-    assert "reconstruction" in a.text and "recon-" not in a.text
+    a = parse(harbour_pdf(), "Harbour Report.pdf")
+    assert (a.id, a.title, a.author, a.source) == ("harbour-report", "Dunmore harbour report", "Ilse Varga",
+                                                   "in/Harbour Report.pdf")  # fmt: skip
+    # both pages in order, each paragraph whole; the heading is its own paragraph; no page number
+    assert a.text.split("\n\n") == ["Harbour wall rebuilt", WALL.replace("recon-\n", "recon"), STORMS, TERMINAL]
+    assert "reconstruction" in a.text and "recon-" not in a.text and "well-known landmark" in a.text
+    assert a.published is None  # the PDF's creation date is not the story's date
+
+
+def test_a_pdf_without_a_title_is_titled_by_its_first_line():
+    for junk in (None, "Microsoft Word - harbour.docx", "  "):
+        a = parse(harbour_pdf(title=junk), "harbour.pdf")
+        assert a.title == "Harbour wall rebuilt" and a.text.startswith("The harbour wall at Dunmore"), junk
 
 
 def test_a_docx_keeps_paragraphs_and_tables_in_order():
-    [a] = parse_bytes(market_docx(), name="market.docx", source="market.docx", max_bytes=10**6).articles
+    a = parse(market_docx(), "market.docx")
     assert (a.id, a.title, a.author) == ("market", "Night market moves to the fish hall", "Mara Quell")
     assert a.text.split("\n\n") == [
         "The night market will move to the old fish hall in April, organisers said.", "In numbers",
-        "Stalls | 60", "Visitors on a Saturday | 4,000", "Organiser Petra Lind said the hall's new roof cost the town nothing.",
+        "Stalls | 60", "Visitors on a Saturday | 4,000",
+        "Organiser Petra Lind said the hall's new roof cost the town nothing.",
     ]  # fmt: skip
 
 
-def test_unreadable_files_are_one_line_refusals():
-    blank = FPDF()
-    blank.add_page()
-    blank.rect(10, 10, 80, 80, style="F")  # a scanned page: a picture, no text
-    cases = [(bytes(blank.output()), "scan.pdf", BadInput, "no extractable text (a scanned document?)"),
-             (b"%PDF-1.4 not really", "broken.pdf", NotText, "not a readable PDF"),
-             (b"PK\x03\x04 not really", "broken.docx", NotText, "not a readable .docx file"),
-             (b"", "empty.pdf", BadInput, "empty file")]  # fmt: skip
-    for data, name, kind, words in cases:
-        with pytest.raises(kind, match=re.escape(words)) as info:
-            parse_bytes(data, name=name, source=name, max_bytes=10**6)
-        assert "\n" not in str(info.value)
+def test_a_docx_title_comes_from_its_properties_first():
+    a = parse(market_docx(title="Market news"), "market.docx")
+    assert a.title == "Market news" and a.text.startswith("Night market moves to the fish hall\n\nThe night market")
+    d = docx.Document()  # python-docx's blank template names "python-docx" as the author: not the writer
+    d.add_paragraph("Ferry fares rise")
+    d.add_paragraph("Fares on the island ferry rise by a tenth from June.")
+    out = io.BytesIO()
+    d.save(out)
+    a = parse(out.getvalue(), "fares.docx")
+    assert (a.title, a.author) == ("Ferry fares rise", None)
+    assert a.text == "Fares on the island ferry rise by a tenth from June."
+
+
+def _locked_pdf() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(harbour_pdf())))
+    writer.encrypt("secret", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _zip_not_word() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("hello.txt", "not a Word document")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("data", "name", "kind", "words"), [
+    (scanned_pdf(), "scan.pdf", BadInput,
+     "the PDF has no extractable text (a scanned document?); save it as text first"),
+    (b"%PDF-1.4 not really", "broken.pdf", NotText, "not a readable PDF"),
+    (harbour_pdf()[:900], "cut.pdf", NotText, "not a readable PDF"),
+    (_locked_pdf(), "locked.pdf", BadInput, "the PDF is encrypted or password-protected"),
+    (b"PK\x03\x04 not really", "broken.docx", NotText, "not a readable .docx file"),
+    (_zip_not_word(), "other.docx", NotText, "not a readable .docx file"),
+    (b"", "empty.pdf", BadInput, "empty file"),
+    (harbour_pdf(), "big.pdf", TooLarge, "file is too large"),
+])  # fmt: skip
+def test_unreadable_files_are_one_line_refusals(data, name, kind, words, caplog):
+    with pytest.raises(kind, match=re.escape(words)) as info:
+        parse(data, name, max_bytes=1000 if name == "big.pdf" else 10**6)
+    assert "\n" not in str(info.value) and not caplog.records  # and pypdf's warnings stay quiet
 
 
 def test_ingested_pdf_and_docx_are_answered_with_exact_offsets(tmp_path, embed_model, cli):
@@ -85,19 +144,35 @@ def test_ingested_pdf_and_docx_are_answered_with_exact_offsets(tmp_path, embed_m
     folder.mkdir()
     (folder / "harbour.pdf").write_bytes(harbour_pdf())
     (folder / "market.docx").write_bytes(market_docx())
-    (folder / "scan.pdf").write_bytes(b"%PDF-1.4 not really")
+    (folder / "scan.pdf").write_bytes(scanned_pdf())
     code, out, err = cli("ingest", str(folder))
-    assert code == 1 and out.startswith("2 added") and "scan.pdf: not a readable PDF" in err
+    assert code == 1 and out.startswith("2 added") and "scan.pdf: the PDF has no extractable text" in err
 
-    engine = QAEngine(Settings(), embed_model=embed_model)
+    engine = QAEngine(Settings(), embed_model=embed_model)  # the index `qa ingest` wrote, in tmp_path
+    store = engine.library.store
     for doc_id in ("harbour", "market"):
         stored = engine.library.document(doc_id)
-        for s in stored.layout.sentences:  # every stored sentence is its text's own slice
-            assert stored.article.text[s.start : s.end].strip() and not stored.article.text[s.start : s.end].startswith(" ")
-    answer = engine.ask("How much did rebuilding the harbour wall cost?")
-    [c] = [c for c in answer.citations if c.doc_id == "harbour"][:1]
+        text = stored.article.text
+        ids = [f"{stored.hash}:{j}" for j in range(len(stored.layout.sentences))]
+        got = store.sentences.get(ids=ids, include=["documents"])
+        embedded = dict(zip(got["ids"], got["documents"]))
+        for j, s in enumerate(stored.layout.sentences):  # every embedded sentence is its text's own slice
+            assert embedded[ids[j]] == text[s.start : s.end] == text[s.start : s.end].strip() != ""
+        if doc_id == "harbour":  # a sentence wrapped and hyphenated over three lines of the PDF is one sentence
+            whole = "The reconstruction cost 2.4 million euros, which the harbour trust paid in full."
+            assert whole in embedded.values()
+
+    answer = engine.ask("How much did the reconstruction of the harbour wall cost?")
     text = engine.library.document("harbour").article.text
-    assert text[c.start : c.end] == c.quote and "2.4 million euros" in answer.answer
+    assert answer.citations
+    assert all(c.doc_id == "harbour" and text[c.start : c.end] == c.quote for c in answer.citations)
+    assert any("2.4 million euros" in c.quote for c in answer.citations) and "2.4 million euros" in answer.answer
+
+    # the scanned file alone is refused and the index is left as it was
+    before = (engine.library.count(), store.sentences.count())
+    code, out, err = cli("ingest", str(folder / "scan.pdf"))
+    assert code == 1 and "no extractable text" in err and len(err.strip().splitlines()) == 1
+    assert (engine.library.count(), store.sentences.count()) == before
 
 
 def test_a_pdf_upload_over_http(tmp_path, embed_model):
@@ -110,6 +185,9 @@ def test_a_pdf_upload_over_http(tmp_path, embed_model):
         r = c.post("/api/documents", files={"file": ("Harbour Report.pdf", harbour_pdf(), "application/pdf")})
         assert r.status_code == 201, r.text
         assert r.json()["documents"][0]["title"] == "Dunmore harbour report"
-        r = c.post("/api/documents", files={"file": ("scan.pdf", b"%PDF-1.4 not really", "application/pdf")})
-        assert r.status_code == 415 and "not a readable PDF" in r.json()["error"]["message"]
+        r = c.post("/api/documents", files={"file": ("scan.pdf", scanned_pdf(), "application/pdf")})
+        assert r.status_code == 400 and "no extractable text" in r.json()["error"]["message"]
+        broken = ("broken.docx", b"PK\x03\x04 not really", "application/octet-stream")
+        r = c.post("/api/documents", files={"file": broken})
+        assert r.status_code == 415 and "not a readable .docx file" in r.json()["error"]["message"]
         assert len(c.get("/api/documents").json()) == 1
