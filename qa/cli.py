@@ -85,7 +85,39 @@ def _print_answer(answer) -> None:
         out.write(f"  {'removed' if answer.verify == 'strict' else 'unverified'}: {u.text} ({u.reason})\n")
     for w in answer.warnings:
         out.write(f"  warning: {w}\n")
+    if answer.scope is not None:
+        out.write(f"  within {scope_words(answer.scope)}\n")
     out.flush()
+
+
+def scope_words(scope) -> str:
+    """'2 articles: ids a, b; sources x; from 2021-01-01 to 2021-12-31', as the CLI and page say it."""
+    f = scope.filters
+    parts = [f"ids {', '.join(f.doc_ids)}" if f.doc_ids else "", f"sources {', '.join(f.sources)}" if f.sources else "",
+             " ".join(x for x in (f"from {f.since}" if f.since else "", f"to {f.until}" if f.until else "") if x)]  # fmt: skip
+    return f"{plural(scope.articles, 'article')}: " + "; ".join(p for p in parts if p)
+
+
+def _add_scope_arguments(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--doc", action="append", metavar="ID", help="ask within this article (repeatable)")
+    s.add_argument("--source", action="append", metavar="S", help="within a source: file, site, host or feed id (repeatable)")
+    s.add_argument("--since", metavar="YYYY-MM-DD", help="within articles published on or after this day")
+    s.add_argument("--until", metavar="YYYY-MM-DD", help="within articles published on or before this day")
+
+
+def _filters(args: argparse.Namespace):
+    """The scope flags as Filters (checked before anything loads), or None."""
+    from qa.schemas import Filters
+
+    given = {"doc_ids": args.doc, "sources": args.source, "since": args.since, "until": args.until}
+    if not any(given.values()):
+        return None
+    try:
+        return Filters(**given)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = {"since": "--since", "until": "--until"}.get(str(first["loc"][0]) if first["loc"] else "", "the scope")
+        raise QAError(f"{where}: {first['msg']}") from None
 
 
 def _add_mode_arguments(s: argparse.ArgumentParser, *, default: str | None, generative_help: str) -> None:
@@ -172,7 +204,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         engine, failed = _loaded(_engine, args.mode), False
         for q in _questions(args.batch):
             try:
-                _print_json(engine.ask(q, top_k=args.top_k, mode=args.mode, verify=args.verify))
+                _print_json(engine.ask(q, top_k=args.top_k, mode=args.mode, verify=args.verify, filters=args.filters))
             except QAError as err:
                 failed = True
                 _print_json({"question": q, "error": str(err)})
@@ -181,7 +213,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     engine = _engine()
     engine.check_question(args.question)  # refuse bad input before loading the model
     engine = _loaded(lambda: engine, args.mode)
-    answer = engine.ask(args.question, top_k=args.top_k, mode=args.mode, verify=args.verify)
+    answer = engine.ask(args.question, top_k=args.top_k, mode=args.mode, verify=args.verify, filters=args.filters)
     _print_json(answer) if args.json else _print_answer(answer)
     return 0
 
@@ -217,7 +249,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not line:
             continue
         try:
-            answer = engine.ask(line, history=history, top_k=args.top_k, mode=args.mode, verify=args.verify)
+            answer = engine.ask(line, history=history, top_k=args.top_k, mode=args.mode, verify=args.verify, filters=args.filters)
         except QAError as err:
             print(f"qa: {err}")
             continue
@@ -340,11 +372,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=None, metavar="N")
     s.add_argument("--batch", metavar="FILE", help="one question a line (- for stdin); prints JSON lines")
     _add_mode_arguments(s, default=None, generative_help=ASK_MODE_HELP)
+    _add_scope_arguments(s)
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("chat", help="multi-turn questions in the terminal")
     s.add_argument("--top-k", type=int, default=None, metavar="N")
     _add_mode_arguments(s, default=None, generative_help=ASK_MODE_HELP)
+    _add_scope_arguments(s)
     s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("docs", help="list, show or delete indexed articles")
@@ -412,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     _quiet_libraries()
     try:
+        if args.cmd in ("ask", "chat"):
+            args.filters = _filters(args)
         return args.func(args)
     except QAError as err:
         print(f"qa: error: {err}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Iterator, Sequence
 
 from qa import backends
 from qa.answer.extractive import ABSTAIN_TEXT, Draft, ExtractiveAnswerer
@@ -19,7 +19,7 @@ from qa.index.retriever import HybridRetriever
 from qa.index.snapshot import Snapshot
 from qa.index.store import reachable
 from qa.library import Library
-from qa.schemas import Answer, Citation, Delta, Mode, SentenceCheck, Turn, Verified, Verify
+from qa.schemas import Answer, Citation, Delta, Filters, Mode, Scope, SentenceCheck, Turn, Verified, Verify
 from qa.text import check_text
 
 if TYPE_CHECKING:
@@ -76,14 +76,15 @@ class QAEngine:
         self.library.snapshot()
 
     def retriever(self, *, top_k: int | None = None, snapshot: Snapshot | None = None, exact_top: int | None = None,
-                  vector_store: "ChromaVectorStore | None" = None, all_vectors: bool = False) -> HybridRetriever:  # fmt: skip
+                  vector_store: "ChromaVectorStore | None" = None, all_vectors: bool = False,
+                  allowed: AbstractSet[str] | None = None) -> HybridRetriever:  # fmt: skip
         """`snapshot` pins what one question sees, so a concurrent ingest cannot change it midway."""
         r = self.settings.retrieval
         return HybridRetriever(
             snapshot=(lambda: snapshot) if snapshot else self.library.snapshot,
             vector_store=vector_store or self.library.store.vector_store, embed_model=self.embed_model,
             top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight, exact_top=exact_top,
-            all_vectors=all_vectors,
+            all_vectors=all_vectors, allowed=allowed,
         )  # fmt: skip
 
     # -- questions ---------------------------------------------------------------------------------
@@ -111,24 +112,25 @@ class QAEngine:
     # `mode`: extractive or generative (default: generative when an LLM is configured); `verify`: strict
     # or flag (default QA_LLM_VERIFY). Both only matter to generative answers.
     def ask(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None,
-            mode: Mode | None = None, verify: Verify | None = None) -> Answer:  # fmt: skip
-        return self.trace(question, history=history, top_k=top_k, mode=mode, verify=verify).answer
+            mode: Mode | None = None, verify: Verify | None = None, filters: Filters | None = None) -> Answer:  # fmt: skip
+        return self.trace(question, history=history, top_k=top_k, mode=mode, verify=verify, filters=filters).answer
 
     def trace(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None,
-              mode: Mode | None = None, verify: Verify | None = None) -> "Trace":  # fmt: skip
+              mode: Mode | None = None, verify: Verify | None = None, filters: Filters | None = None) -> "Trace":  # fmt: skip
         """`ask`, plus what the evals need: the ranking and what an abstention would have said."""
-        *_, trace = self._run(question, history=history, top_k=top_k, mode=mode, verify=verify, stream=False)
+        *_, trace = self._run(question, history=history, top_k=top_k, mode=mode, verify=verify, stream=False,
+                              filters=filters)  # fmt: skip
         return trace
 
     def stream(self, question: str, *, history: Sequence[Turn] = (), top_k: int | None = None,
-               mode: Mode | None = None, verify: Verify | None = None) -> Iterator[Event]:  # fmt: skip
+               mode: Mode | None = None, verify: Verify | None = None, filters: Filters | None = None) -> Iterator[Event]:  # fmt: skip
         """Generative: Delta (the draft), SentenceCheck and Verified pieces as they come, then the Answer.
         Extractive: the Answer alone."""
-        for event in self._run(question, history=history, top_k=top_k, mode=mode, verify=verify, stream=True):
+        for event in self._run(question, history=history, top_k=top_k, mode=mode, verify=verify, stream=True, filters=filters):
             yield event.answer if isinstance(event, Trace) else event
 
     def _run(self, question: str, *, history: Sequence[Turn], top_k: int | None, mode: Mode | None,
-             verify: Verify | None, stream: bool) -> Iterator["Event | Trace"]:  # fmt: skip
+             verify: Verify | None, stream: bool, filters: Filters | None = None) -> Iterator["Event | Trace"]:  # fmt: skip
         q = self.check_question(question)
         mode = self.resolve_mode(mode)
         snap = self.library.snapshot()
@@ -136,6 +138,9 @@ class QAEngine:
         started = time.perf_counter()
         if snap.empty:
             raise EmptyIndex("nothing is indexed yet: run `qa ingest` first")
+        filters = None if filters is None or filters.empty else filters
+        if filters is not None and not snap.matching(filters):
+            raise BadInput("no indexed article is within these filters (doc_ids, sources, since, until)")
         deadline = time.monotonic() + self.settings.llm.timeout
         warnings: list[str] = []
         asked, context = q, ""
@@ -149,7 +154,7 @@ class QAEngine:
         searched = f"{asked} {context}" if context else asked
         condensed = time.perf_counter()
         k = top_k or self.settings.retrieval.top_k
-        hits, snap = self._retrieve(searched, snap, k, verified=mode == "generative")
+        hits, snap = self._retrieve(searched, snap, k, verified=mode == "generative", filters=filters)
         ranked = tuple(dict.fromkeys(p.stored.id for p in hits))
         passages = hits[:k]
         retrieved = time.perf_counter()
@@ -165,6 +170,7 @@ class QAEngine:
             question=q, answer=ABSTAIN_TEXT if draft.abstained else candidate, abstained=draft.abstained,
             citations=[] if draft.abstained else cites, resolved_question=searched if searched != q else None,
             timings_ms=timings, warnings=warnings,
+            scope=Scope(filters=filters, articles=_within(snap, filters)) if filters else None,
         )  # fmt: skip
         checks: tuple[Verdict, ...] = ()
         if mode == "generative":
@@ -183,7 +189,8 @@ class QAEngine:
         answer.timings_ms["total"] = _ms(time.perf_counter() - started)
         yield Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites), checks)
 
-    def _retrieve(self, text: str, snap: Snapshot, k: int, *, verified: bool) -> tuple[list[Passage], Snapshot]:
+    def _retrieve(self, text: str, snap: Snapshot, k: int, *, verified: bool,
+                  filters: Filters | None = None) -> tuple[list[Passage], Snapshot]:  # fmt: skip
         """A snapshot that another process's write made stale is reloaded and the search run again: never an error."""
         from chromadb.errors import ChromaError
 
@@ -192,8 +199,9 @@ class QAEngine:
             generation = library.store.generation
             try:
                 with reachable(), library.store.searching() as vectors:
+                    allowed = snap.matching(filters) if filters is not None else None  # of this snapshot: a retry reloads it
                     retriever = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k, vector_store=vectors,
-                                               all_vectors=verified)  # fmt: skip
+                                               all_vectors=verified, allowed=allowed)  # fmt: skip
                     return retriever.passages(text), snap
             except ChromaError:
                 if attempt:
@@ -207,3 +215,9 @@ class QAEngine:
             embed=self.embed_model.get_text_embedding_batch, common_words=snap.common_words,
             min_support=self.settings.llm.min_support,
         )  # fmt: skip
+
+
+def _within(snap: Snapshot, filters: Filters) -> int:
+    """Articles within `filters` (two ids of one text are two articles)."""
+    hashes = snap.matching(filters)
+    return sum(1 for s in snap.articles.values() if s.hash in hashes and (not filters.doc_ids or s.id in filters.doc_ids))

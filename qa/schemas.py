@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 Mode = Literal["extractive", "generative"]
 Verify = Literal["strict", "flag"]  # generative answers: drop or flag unsupported sentences
@@ -129,6 +131,38 @@ class Verified(BaseModel):
     text: str
 
 
+class Filters(BaseModel):
+    """The articles a question is asked within. Each given field narrows; together they must all hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    doc_ids: list[str] | None = Field(None, max_length=1000, description="Only these articles.")
+    sources: list[str] | None = Field(
+        None, max_length=100,
+        description="Only articles from these sources: a file path or file name, a site's name or host, a feed's id, "
+        "or `uploaded` (case does not matter).",
+    )  # fmt: skip
+    since: dt.date | None = Field(None, description="Only articles published on or after this day (undated ones are out).")
+    until: dt.date | None = Field(None, description="Only articles published on or before this day (undated ones are out).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Filters":
+        if self.since and self.until and self.since > self.until:
+            raise PydanticCustomError("since_after_until", "since is after until: no day is in between")
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not (self.doc_ids or self.sources or self.since or self.until)
+
+
+class Scope(BaseModel):
+    """The scope an answer was given in."""
+
+    filters: Filters
+    articles: int = Field(description="Indexed articles within it when the question was asked.")
+
+
 class Answer(BaseModel):
     question: str
     answer: str
@@ -146,6 +180,7 @@ class Answer(BaseModel):
     unsupported: list[Unsupported] = Field(
         default_factory=list, description="Generated sentences that failed verification (dropped, or kept as flagged)."
     )
+    scope: Scope | None = Field(default=None, description="With filters: the scope the answer was given in.")
 
 
 class IngestReport(BaseModel):

@@ -17,8 +17,8 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from qa.config import Settings
 from qa.engine import QAEngine
-from qa.errors import EmptyIndex, QAError
-from qa.schemas import Answer, Delta, SentenceCheck, Turn, Verified
+from qa.errors import BadInput, EmptyIndex, QAError
+from qa.schemas import Answer, Delta, Filters, SentenceCheck, Turn, Verified
 from qa.text import check_text
 from server.errors import INTERNAL
 from server.errors import body as error_body
@@ -34,6 +34,7 @@ class Question:
     top_k: int | None
     mode: str = "extractive"
     verify: str | None = None
+    filters: Filters | None = None
 
 
 async def checked(*args, **kwargs) -> "Question":
@@ -43,7 +44,7 @@ async def checked(*args, **kwargs) -> "Question":
 
 def _checked(
     engine: QAEngine, settings: Settings, question: object, history: Sequence[Turn] | None, top_k: int | None,
-    mode: str | None = None, verify: str | None = None,
+    mode: str | None = None, verify: str | None = None, filters: Filters | None = None,
 ) -> Question:  # fmt: skip
     """Refuse bad input before any work (and before a stream starts, so it gets a 4xx, not an event).
     Only the latest turns of a long conversation are kept: follow-ups lean on the last exchange."""
@@ -52,12 +53,15 @@ def _checked(
         check_text(turn.content, f"history.{i}.content")
     if engine.library.is_empty():
         raise EmptyIndex("nothing is indexed yet: add articles first (`qa ingest` or POST /api/documents)")
+    if filters is not None and not filters.empty and not engine.library.snapshot().matching(filters):
+        raise BadInput("no indexed article is within these filters (doc_ids, sources, since, until)")
     keep = settings.server.max_history_turns
-    return Question(text, tuple(history or ())[-keep:] if keep else (), top_k, engine.resolve_mode(mode), verify)
+    return Question(text, tuple(history or ())[-keep:] if keep else (), top_k, engine.resolve_mode(mode), verify, filters)
 
 
 async def ask(engine: QAEngine, q: Question) -> Answer:
-    return await run_in_threadpool(engine.ask, q.text, history=q.history, top_k=q.top_k, mode=q.mode, verify=q.verify)
+    return await run_in_threadpool(engine.ask, q.text, history=q.history, top_k=q.top_k, mode=q.mode, verify=q.verify,
+                                   filters=q.filters)  # fmt: skip
 
 
 def pieces(text: str) -> list[str]:
@@ -69,9 +73,9 @@ async def events(engine: QAEngine, q: Question) -> AsyncIterator[tuple[str, dict
     """(event, data) pairs as the module docstring lists them; an `error` event if answering fails."""
     try:
         if q.mode == "generative":
-            stream = engine.stream(q.text, history=q.history, top_k=q.top_k, mode=q.mode, verify=q.verify)
+            stream = engine.stream(q.text, history=q.history, top_k=q.top_k, mode=q.mode, verify=q.verify, filters=q.filters)
             async for event in iterate_in_threadpool(stream):
-                yield _NAMES[type(event)], event.model_dump()
+                yield _NAMES[type(event)], event.model_dump(mode="json")
             return
         answer = await ask(engine, q)
     except QAError as err:
@@ -84,7 +88,7 @@ async def events(engine: QAEngine, q: Question) -> AsyncIterator[tuple[str, dict
     yield "citations", {"citations": [c.model_dump() for c in answer.citations], "abstained": answer.abstained}
     for piece in pieces(answer.answer):
         yield "delta", {"text": piece}
-    yield "done", answer.model_dump()
+    yield "done", answer.model_dump(mode="json")
 
 
 _NAMES = {Delta: "delta", SentenceCheck: "sentence", Verified: "verified", Answer: "done"}

@@ -68,7 +68,8 @@ class Document(BaseModel):
     summary="Answer a question",
 )
 async def ask(req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)) -> Answer:
-    return await answering.ask(engine, await answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify))
+    q = await answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify, req.filters)
+    return await answering.ask(engine, q)
 
 
 @router.post(
@@ -82,7 +83,7 @@ async def ask(req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Setti
 async def chat_stream(
     req: AskRequest, engine: QAEngine = Depends(deps.engine), s: Settings = Depends(deps.settings)
 ) -> StreamingResponse:
-    q = await answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify)
+    q = await answering.checked(engine, s, req.question, req.history, req.top_k, req.mode, req.verify, req.filters)
 
     async def stream():
         async for event, data in answering.events(engine, q):

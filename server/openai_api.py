@@ -91,7 +91,7 @@ async def chat_completions(
             code="model_not_found",
         )
     question, history = _conversation(req)
-    q = await answering.checked(engine, s, question, history, req.top_k, req.mode, req.verify)
+    q = await answering.checked(engine, s, question, history, req.top_k, req.mode, req.verify, req.filters)
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     base = {"id": cid, "created": created, "model": s.server.model_id}
     if not req.stream:
@@ -99,7 +99,7 @@ async def chat_completions(
         return {
             **base, "object": "chat.completion",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer}, "finish_reason": "stop"}],
-            "usage": _usage(req, answer.answer), "citations": [c.model_dump() for c in answer.citations], "answer": answer.model_dump(),
+            "usage": _usage(req, answer.answer), "citations": [c.model_dump() for c in answer.citations], "answer": answer.model_dump(mode="json"),
         }  # fmt: skip
 
     include_usage = bool((req.stream_options or {}).get("include_usage"))

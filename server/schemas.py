@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
-from qa.schemas import FIELD_LIMITS, Mode, Turn, Verify
+from qa.schemas import FIELD_LIMITS, Filters, Mode, Turn, Verify
 
 
 class AskRequest(BaseModel):
@@ -18,6 +18,7 @@ class AskRequest(BaseModel):
     top_k: StrictInt | None = Field(None, ge=1, le=50, description="Passages handed to the answerer.")
     mode: Mode | None = Field(None, description="Default: generative when an LLM is configured, else extractive.")
     verify: Verify | None = Field(None, description="Generative mode: drop (strict) or flag unsupported sentences.")
+    filters: Filters | None = Field(None, description="Ask within these articles only (filtered inside retrieval).")
 
 
 class DocumentIn(BaseModel):
@@ -86,3 +87,4 @@ class ChatCompletionRequest(BaseModel):
     mode: Mode | None = None
     verify: Verify | None = None
     stream_options: dict[str, Any] | None = None
+    filters: Filters | None = None

@@ -664,3 +664,25 @@ def test_conversations_are_kept_reopened_renamed_exported_and_deleted(page: Page
     convo.filter(has_text="ISIS-K leadership").get_by_role("button", name="Delete “ISIS-K leadership”").click()
     expect(convo).to_have_count(1)
     expect(convo.locator(".convo-open")).to_have_text("What is ISIS-K?")
+
+
+def test_ask_only_within_ticked_articles(page: Page, tmp_path, embed_model):
+    with library_server(tmp_path, embed_model, corpus=False) as (url, engine):
+        for title, text in (("Dunmore elects a mayor", "In March 2021 the town of Dunmore elected Ilse Varga as its mayor."),
+                            ("Dunmore has a new mayor", "In May 2024 Dunmore elected Petra Lind as its mayor.")):  # fmt: skip
+            engine.library.add([engine.library.new_article(title=title, text=text)])
+        page.goto(url)
+        open_library(page)
+        page.get_by_role("checkbox", name="Ask only within “Dunmore elects a mayor” (and others ticked)").check()
+        chips = page.locator("#scope-chips")
+        expect(chips).to_be_visible()
+        expect(chips.locator(".chip")).to_have_text(["Dunmore elects a mayor ×"])
+        page.click("#library-close")
+        turn = ask(page, "Who was elected mayor of Dunmore?")
+        expect(turn.locator(".answer")).to_contain_text("Ilse Varga")
+        expect(turn.locator(".answer")).not_to_contain_text("Petra Lind")
+        expect(turn.locator(".scope-note")).to_have_text("Within 1 chosen article.")
+        chips.get_by_role("button", name="Remove “Dunmore elects a mayor” from the scope").click()
+        expect(chips).to_be_hidden()
+        turn = ask(page, "Who was elected mayor of Dunmore in 2024?")
+        expect(turn.locator(".scope-note")).to_have_count(0)

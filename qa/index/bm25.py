@@ -19,7 +19,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Mapping
+from typing import AbstractSet, Mapping
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -184,8 +184,9 @@ class BM25(BaseRetriever):
             self._columns[term] = col
         return col
 
-    def top(self, question: str, k: int) -> list[tuple[StoredArticle, int, float]]:
-        """(text, chunk, score) of the `k` best chunks scoring above 0."""
+    def top(self, question: str, k: int, allowed: AbstractSet[str] | None = None) -> list[tuple[StoredArticle, int, float]]:
+        """(text, chunk, score) of the `k` best chunks scoring above 0; with `allowed`, only of those texts
+        (by content hash), scored as in the whole collection."""
         tokens = tokenize([question])[0]
         with self._lock:
             cols = [c for c in map(self._column, tokens) if c is not None]  # a repeated word counts again, as in bm25s
@@ -199,6 +200,9 @@ class BM25(BaseRetriever):
             keys, at = np.unique(np.concatenate([c[0] for c in cols]), return_inverse=True)
             scores = np.zeros(len(keys), dtype=np.float32)
             np.add.at(scores, at, np.concatenate(parts))  # summed in float32, term by term, as bm25s sums
+            if allowed is not None:  # a scoped question: the others' chunks drop out before the cut, not after it
+                slots = np.fromiter((self._slots[h] for h in allowed if h in self._slots), dtype=np.int64)
+                scores[~np.isin(keys >> 32, slots)] = 0
             order = np.argsort(-scores, kind="stable")
             order = order[scores[order] > 0]
             if len(order) > k:  # those tied with the k-th too, so that ties are settled by key below

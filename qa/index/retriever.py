@@ -7,7 +7,7 @@ min-max-normalised scores, with a chunk's dense score taken from its best senten
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, AbstractSet, Callable
 
 import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -48,6 +48,7 @@ class HybridRetriever(BaseRetriever):
         dense_weight: float,
         exact_top: int | None = None,
         all_vectors: bool = False,
+        allowed: AbstractSet[str] | None = None,
     ) -> None:
         super().__init__()
         self._snapshot = snapshot
@@ -60,6 +61,8 @@ class HybridRetriever(BaseRetriever):
         self.exact_top = top_k if exact_top is None else exact_top
         # every sentence vector of those chunks, for the verifier; otherwise only those the search did not score
         self.all_vectors = all_vectors
+        # a scoped question: only these texts (content hashes), filtered inside both searches
+        self.allowed = None if allowed is None else frozenset(allowed)
 
     def _dense(self, query: QueryBundle, snap: Snapshot) -> tuple[dict[ChunkKey, float], dict[str, dict[int, float]], float]:
         if query.embedding is None:
@@ -67,9 +70,11 @@ class HybridRetriever(BaseRetriever):
         # Sentences are small, so ask for several per candidate chunk. Only ids and distances: the id names
         # the text and sentence, the snapshot has the rest; turning some 160 stored records per question into
         # LlamaIndex nodes cost more than the search itself.
+        where = None if self.allowed is None else {"hash": {"$in": sorted(self.allowed)}}
         result = self._vector_store.client.query(
-            query_embeddings=[query.embedding], n_results=self.candidates * 4 + _TIE_MARGIN, include=["distances"]
-        )
+            query_embeddings=[query.embedding], n_results=self.candidates * 4 + _TIE_MARGIN, include=["distances"],
+            where=where,
+        )  # fmt: skip
         # The same sentence in two articles ties; which of them the search returns last varies between
         # builds, so keep the first candidates * 4 in an order of our own: two builds answer alike.
         hits = sorted(zip(result["ids"][0], result["distances"][0]), key=lambda h: (h[1], h[0]))
@@ -91,12 +96,8 @@ class HybridRetriever(BaseRetriever):
     def _lexical(self, query: QueryBundle, snap: Snapshot) -> dict[ChunkKey, float]:
         if snap.bm25 is None:
             return {}
-        hits = snap.bm25.retrieve(QueryBundle(query.query_str))
-        return {
-            (h.node.metadata["hash"], int(h.node.metadata["chunk"])): float(h.score or 0.0)
-            for h in hits
-            if (h.score or 0.0) > 0 and h.node.metadata.get("hash") in snap.by_hash
-        }
+        hits = snap.bm25.top(query.query_str, snap.bm25.similarity_top_k, self.allowed)
+        return {(stored.hash, chunk): float(score) for stored, chunk, score in hits if score > 0 and stored.hash in snap.by_hash}
 
     def _vectors(self, ranked: list[tuple[ChunkKey, float]], snap: Snapshot, scored: dict[str, dict[int, float]]
                  ) -> dict[str, dict[int, np.ndarray]]:  # fmt: skip

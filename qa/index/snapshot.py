@@ -17,13 +17,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Mapping
+from urllib.parse import urlsplit
 
 from qa import text as text_module
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.store import Store, StoredArticle
-from qa.text import terms
+from qa.text import published_date, terms
 
 if TYPE_CHECKING:
+    from qa.schemas import Article, Filters
     from llama_index.core.schema import TextNode
 
     from qa.index.bm25 import BM25
@@ -74,6 +76,34 @@ class Snapshot:
     @property
     def empty(self) -> bool:
         return not self.articles
+
+    def matching(self, filters: "Filters") -> frozenset[str]:
+        """Content hashes of the articles within `filters` (retrieval searches only these)."""
+        ids = set(filters.doc_ids or ())
+        sources = {s.strip().lower() for s in filters.sources or ()}
+        out = set()
+        for a in (s.article for s in self.articles.values()):
+            if ids and a.id not in ids:
+                continue
+            if sources and not sources & source_names(a):
+                continue
+            if filters.since or filters.until:
+                day = published_date(a.published)
+                if day is None or (filters.since and day < filters.since) or (filters.until and day > filters.until):
+                    continue
+            out.add(a.hash)
+        return frozenset(out)
+
+
+def source_names(a: "Article") -> set[str]:
+    """What a user may call an article's source: its path or file name, its site's name or host, its feed."""
+    names = {a.source, a.site or "", a.feed or "", "uploaded" if a.source == "api" else ""}
+    if "://" not in a.source:
+        names.add(a.source.replace("\\", "/").rsplit("/", 1)[-1])
+    if a.url:
+        host = (urlsplit(a.url).hostname or "").lower()
+        names |= {host, host.removeprefix("www.")}
+    return {n.lower() for n in names if n}
 
 
 _LOWER_WORD = re.compile(r"\b[a-z][a-z'\u2019-]+\b")

@@ -3,6 +3,30 @@
 "use strict";
 
 let history = [];
+const scope = new Map(); // article id -> title: questions are asked within these only (chips above the input)
+
+function inScope(id) {
+  return scope.has(id);
+}
+
+// Tick or untick an article ("ask only these"): the chips above the input follow, and each chip's
+// remove button unticks it again.
+function setInScope(id, title, on) {
+  if (on) scope.set(id, title);
+  else scope.delete(id);
+  const chips = document.getElementById("scope-chips");
+  chips.hidden = scope.size === 0;
+  chips.replaceChildren(...(scope.size ? [el("span", "muted", "Asking only within:")] : []), ...[...scope].map(([docId, t]) => {
+    const chip = el("span", "chip");
+    chip.dataset.id = docId;
+    const x = el("button", "chip-remove", "\u00d7");
+    x.type = "button";
+    x.setAttribute("aria-label", "Remove " + quoted(t) + " from the scope");
+    chip.append(document.createTextNode(t + " "), x);
+    return chip;
+  }));
+  for (const box of document.querySelectorAll(".doc[data-id] .scope-box")) box.checked = scope.has(box.closest(".doc").dataset.id);
+}
 const citationsOf = new WeakMap(); // answer bubble -> its citations
 
 // Parse one Server-Sent Events block into {event, data}.
@@ -42,6 +66,7 @@ function renderAnswer(bubble, answer) {
     }
   }
   bubble.append(p);
+  if (answer.scope) bubble.append(el("p", "scope-note muted", "Within " + plural(answer.scope.articles, "chosen article") + "."));
   if (answer.warnings && answer.warnings.length) {
     const list = el("ul", "warnings");
     for (const w of answer.warnings) list.append(el("li", null, w));
@@ -132,6 +157,7 @@ async function ask(question) {
     // follow-ups lean on the latest exchanges only; the server keeps at most the last few turns anyway
     const recent = history.slice(-6);
     const payload = { question, history: recent };
+    if (scope.size) payload.filters = { doc_ids: [...scope.keys()] };
     if (modeSelect) payload.mode = modeSelect.value;
     res = await fetch("/api/chat/stream", { method: "POST", headers, body: JSON.stringify(payload) });
   } catch (e) {
@@ -243,6 +269,10 @@ document.addEventListener("DOMContentLoaded", () => {
     if (citation || target) openSource(citation, target);
   });
 
+  document.getElementById("scope-chips").addEventListener("click", (event) => {
+    const x = event.target.closest(".chip-remove");
+    if (x) setInScope(x.closest(".chip").dataset.id, "", false);
+  });
   document.getElementById("panel-close").addEventListener("click", () => setPanel(false));
   document.addEventListener("keydown", (event) => {
     // Escape closes the reader first; the library panel (library.js) is next

@@ -99,7 +99,14 @@ function docItem(info, fresh) {
   const remove = el("button", "link-button doc-delete", "Delete");
   remove.type = "button";
   remove.setAttribute("aria-label", "Delete " + quoted(info.title));
-  li.append(title, el("p", "doc-meta", docMeta(info)), remove);
+  const pick = el("label", "doc-scope");
+  const box = el("input");
+  box.type = "checkbox";
+  box.className = "scope-box";
+  box.checked = inScope(info.id);
+  box.setAttribute("aria-label", "Ask only within " + quoted(info.title) + " (and others ticked)");
+  pick.append(box, document.createTextNode(" ask only these"));
+  li.append(title, el("p", "doc-meta", docMeta(info)), remove, pick);
   return li;
 }
 
@@ -407,6 +414,13 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 
+  list.addEventListener("change", (event) => {
+    const box = event.target.closest(".scope-box");
+    if (!box) return;
+    const li = box.closest(".doc");
+    const info = (library.docs || []).find((d) => d.id === li.dataset.id);
+    setInScope(li.dataset.id, info ? info.title : li.dataset.id, box.checked);
+  });
   list.addEventListener("click", (event) => {
     const li = event.target.closest(".doc");
     if (!li) return;

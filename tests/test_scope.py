@@ -1,0 +1,96 @@
+"""Questions within chosen articles (issue 23, part 3): filters run inside both searches (Chroma's
+`where` and BM25), embedded and against `chroma run`, and through the API, the OpenAI endpoint and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from qa.engine import QAEngine
+from qa.errors import BadInput
+from qa.schemas import Filters
+
+# Three stories of one town, one fact each way: the same question finds a sentence in each.
+MAYOR_2021 = "Dunmore elects a mayor\n\nIn March 2021 the town of Dunmore elected Ilse Varga as its mayor, by 812 votes."
+MAYOR_2024 = "Dunmore has a new mayor\n\nIn May 2024 Dunmore elected Petra Lind as its mayor, after Ilse Varga retired."
+FERRY = "Dunmore ferry timetable\n\nThe Dunmore ferry sails twice a day; the mayor of Dunmore opened the new pier."
+
+
+@pytest.fixture
+def town(engine: QAEngine, tmp_path) -> QAEngine:
+    folder = tmp_path / "town"
+    folder.mkdir()
+    for name, text, date in (("mayor-2021.txt", MAYOR_2021, "2021-03-20"), ("mayor-2024.txt", MAYOR_2024, "2024-05-10"),
+                             ("ferry.md", FERRY, None)):  # fmt: skip
+        front = f"---\npublished: {date}\n---\n" if date else ""
+        (folder / name).write_text(front + text, encoding="utf-8")
+    engine.library.ingest([folder])
+    return engine
+
+
+def cited(answer) -> set[str]:
+    return {c.doc_id for c in answer.citations}
+
+
+def test_every_filter_is_honoured_by_both_searches(town: QAEngine):
+    q = "Who was elected mayor of Dunmore?"
+    for filters, allowed in (
+        (Filters(doc_ids=["mayor-2021"]), {"mayor-2021"}),
+        (Filters(doc_ids=["mayor-2024", "ferry"]), {"mayor-2024", "ferry"}),
+        (Filters(sources=["mayor-2024.txt"]), {"mayor-2024"}),
+        (Filters(since=dt.date(2022, 1, 1)), {"mayor-2024"}),
+        (Filters(until=dt.date(2022, 1, 1)), {"mayor-2021"}),
+        (Filters(since=dt.date(2021, 1, 1), until=dt.date(2025, 1, 1), sources=["MAYOR-2021.TXT"]), {"mayor-2021"}),
+    ):
+        answer = town.ask(q, filters=filters)
+        assert cited(answer) and cited(answer) <= allowed, (filters, cited(answer))
+        assert answer.scope is not None and answer.scope.articles == len(allowed)
+        # the searches themselves: neither returns a passage from outside the scope
+        snap = town.library.snapshot()
+        retriever = town.retriever(top_k=10, snapshot=snap, allowed=snap.matching(filters))
+        assert {p.stored.id for p in retriever.passages(q)} <= allowed
+        bm25 = snap.bm25.top("Dunmore mayor elected ferry pier", 10, snap.matching(filters))
+        assert bm25 and {s.id for s, _, _ in bm25} <= allowed
+    # a word only the ferry story has: found within its scope, absent from another
+    assert "twice a day" in town.ask("How often does the ferry sail?", filters=Filters(doc_ids=["ferry"])).answer
+    outside = town.ask("How often does the ferry sail?", filters=Filters(doc_ids=["mayor-2021"]))
+    assert "twice a day" not in outside.answer
+    with pytest.raises(BadInput, match="no indexed article is within these filters"):
+        town.ask(q, filters=Filters(doc_ids=["nope"]))
+    with pytest.raises(ValueError, match="since is after until"):
+        Filters(since=dt.date(2024, 1, 1), until=dt.date(2023, 1, 1))
+
+
+def test_scope_over_http_and_the_cli(town: QAEngine, cli, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from server import create_app
+    from tests.support.helpers import started
+
+    with started(TestClient(create_app(engine=town))) as c:
+        r = c.post("/api/ask", json={"question": "Who was elected mayor of Dunmore?", "filters": {"since": "2022-01-01"}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert {x["doc_id"] for x in body["citations"]} == {"mayor-2024"} and "Petra Lind" in body["answer"]
+        assert body["scope"] == {"filters": {"doc_ids": None, "sources": None, "since": "2022-01-01", "until": None}, "articles": 1}
+        r = c.post("/api/chat/stream", json={"question": "Who was elected mayor?", "filters": {"doc_ids": ["mayor-2021"]}})
+        assert r.status_code == 200 and '"doc_id": "mayor-2024"' not in r.text and "Ilse Varga" in r.text
+        r = c.post("/v1/chat/completions", json={"model": "news-qa", "messages": [{"role": "user", "content": "Who was elected mayor?"}],
+                                                 "filters": {"until": "2022-01-01"}})  # fmt: skip
+        assert r.status_code == 200 and {x["doc_id"] for x in r.json()["citations"]} == {"mayor-2021"}
+        for bad, status, words in (({"doc_ids": ["nope"]}, 400, "no indexed article is within"),
+                                   ({"since": "2024-01-01", "until": "2023-01-01"}, 422, "since is after until"),
+                                   ({"since": "yesterday"}, 422, "since"), ({"colour": "red"}, 422, "colour")):  # fmt: skip
+            r = c.post("/api/ask", json={"question": "Who was elected mayor?", "filters": bad})
+            assert r.status_code == status and words in r.json()["error"]["message"], (bad, r.text)
+
+    monkeypatch.setenv("QA_DATA_DIR", str(town.settings.data_dir))
+    if town.settings.chroma.host:
+        monkeypatch.setenv("QA_CHROMA_HOST", town.settings.chroma.host)
+        monkeypatch.setenv("QA_CHROMA_PORT", str(town.settings.chroma.port))
+        monkeypatch.setenv("QA_CHROMA_COLLECTION", town.settings.chroma.collection)
+    code, out, err = cli("ask", "Who was elected mayor of Dunmore?", "--until", "2022-01-01")
+    assert code == 0 and "Ilse Varga" in out and "Petra Lind" not in out and "within 1 article: to 2022-01-01" in out
+    code, out, err = cli("ask", "Who was elected mayor?", "--since", "not-a-date")
+    assert code == 1 and err.startswith("qa: error: --since: ")
