@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--questions", type=int, default=100)
     ap.add_argument("--runs", type=int, default=3, help="runs of each cold-process row (the median is reported)")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--only", choices=["memory", "writes"], help="run one group of rows alone")
+    ap.add_argument("--only", choices=["memory", "writes", "scope"], help="run one group of rows alone")
     ap.add_argument("--memory-mb", type=float, default=4.9, help="size of each upload of the memory rows")
     ap.add_argument("--memory-kinds", default="sentences,no sentence ends,english",
                     help="memory rows to take: made-up words with sentence ends, without, and real English prose")
@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     # -- writes: a small write and a second server's next question, with two big articles indexed (issue 21) --
     if args.only == "writes":
         print(json.dumps({"rows": _writes(args.paragraphs, args.writes_mb, args.runs)}, indent=1))
+        return
+
+    # -- scope: a question within chosen articles against the same question unscoped (issue 23) --
+    if args.only == "scope":
+        print(json.dumps({"rows": _scope(args.questions)}, indent=1))
         return
 
     # -- memory: the peak a big upload adds to a `qa serve` process (issue 21) --
@@ -108,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.update(_http(env, questions))
     rows.update(_memory(args.memory_mb, tuple(args.memory_kinds.split(","))))
     rows.update(_writes(args.paragraphs, args.writes_mb, args.runs))
+    rows.update(_scope(args.questions))
     report = {"paragraphs": len(articles), "questions": len(questions), "rows": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()}}
     print(json.dumps(report, indent=1))
     if args.json:
@@ -246,6 +252,44 @@ def _memory(mb: float = 4.9, kinds: tuple[str, ...] = ("sentences", "no sentence
                     "ours": _vm(server.pid, "VmHWM") - peak, "held": _vm(server.pid, "VmRSS") - rss,
                     "before": peak, "seconds": seconds, "goal": 100.0}  # fmt: skip
     return rows
+
+
+def _scope(questions: int) -> dict[str, dict[str, float]]:
+    """p50 of one question unscoped and within filters, on the whole squad2 collection, taken in turn so
+    both see the same load: within its own article plus nine others (doc_ids), and within a date range
+    (since/until over the articles given seeded dates). Goal: scoped within 1.2x unscoped."""
+    import datetime as dt
+    import random
+
+    from qa.config import Settings
+    from qa.engine import QAEngine
+    from qa.schemas import Filters
+
+    bench = benchmarks.load("squad2", limit=None, seed=0)
+    rng = random.Random(23)
+    day0 = dt.date(2020, 1, 1)
+    articles = [a.model_copy(update={"published": (day0 + dt.timedelta(days=rng.randrange(1500))).isoformat()})
+                for a in bench.articles]  # fmt: skip
+    ids = [a.id for a in articles]
+    cases = [c for c in bench.cases if c.doc_ids][:questions]
+    times: dict[str, list[float]] = {"unscoped": [], "doc_ids": [], "dates": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = QAEngine(Settings(data_dir=Path(tmp)))
+        engine.library.add(articles)
+        engine.warm_up()
+        engine.ask(cases[0].question)
+        for c in cases:
+            own = sorted(c.doc_ids)
+            scoped = {"unscoped": None, "doc_ids": Filters(doc_ids=own + rng.sample(ids, 9)),
+                      "dates": Filters(since=dt.date(2021, 1, 1), until=dt.date(2022, 12, 31))}  # fmt: skip
+            for name, filters in scoped.items():
+                started = time.perf_counter()
+                engine.ask(c.question, filters=filters)
+                times[name].append(time.perf_counter() - started)
+    p50 = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    return {f"question within {what}, p50 (ms)": {"ours": p50[key], "unscoped": p50["unscoped"], "ratio": p50[key] / p50["unscoped"],
+                                                  "goal": 1.2, "questions": len(cases)}
+            for key, what in (("doc_ids", "10 chosen articles"), ("dates", "a two-year date range"))}  # fmt: skip
 
 
 def _setup_embedding(real=None, dim: int = 0):
