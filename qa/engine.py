@@ -139,7 +139,8 @@ class QAEngine:
         if snap.empty:
             raise EmptyIndex("nothing is indexed yet: run `qa ingest` first")
         filters = None if filters is None or filters.empty else filters
-        if filters is not None and not snap.matching(filters):
+        within = snap.within(filters) if filters is not None else None
+        if within == []:
             raise BadInput("no indexed article is within these filters (doc_ids, sources, since, until)")
         deadline = time.monotonic() + self.settings.llm.timeout
         warnings: list[str] = []
@@ -154,7 +155,8 @@ class QAEngine:
         searched = f"{asked} {context}" if context else asked
         condensed = time.perf_counter()
         k = top_k or self.settings.retrieval.top_k
-        hits, snap = self._retrieve(searched, snap, k, verified=mode == "generative", filters=filters)
+        allowed = None if within is None else frozenset(s.hash for s in within)
+        hits, snap = self._retrieve(searched, snap, k, verified=mode == "generative", filters=filters, allowed=allowed)
         ranked = tuple(dict.fromkeys(p.stored.id for p in hits))
         passages = hits[:k]
         retrieved = time.perf_counter()
@@ -170,7 +172,7 @@ class QAEngine:
             question=q, answer=ABSTAIN_TEXT if draft.abstained else candidate, abstained=draft.abstained,
             citations=[] if draft.abstained else cites, resolved_question=searched if searched != q else None,
             timings_ms=timings, warnings=warnings,
-            scope=Scope(filters=filters, articles=_within(snap, filters)) if filters else None,
+            scope=Scope(filters=filters, articles=len(within)) if filters else None,
         )  # fmt: skip
         checks: tuple[Verdict, ...] = ()
         if mode == "generative":
@@ -189,8 +191,8 @@ class QAEngine:
         answer.timings_ms["total"] = _ms(time.perf_counter() - started)
         yield Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites), checks)
 
-    def _retrieve(self, text: str, snap: Snapshot, k: int, *, verified: bool,
-                  filters: Filters | None = None) -> tuple[list[Passage], Snapshot]:  # fmt: skip
+    def _retrieve(self, text: str, snap: Snapshot, k: int, *, verified: bool, filters: Filters | None = None,
+                  allowed: frozenset[str] | None = None) -> tuple[list[Passage], Snapshot]:  # fmt: skip
         """A snapshot that another process's write made stale is reloaded and the search run again: never an error."""
         from chromadb.errors import ChromaError
 
@@ -199,7 +201,6 @@ class QAEngine:
             generation = library.store.generation
             try:
                 with reachable(), library.store.searching() as vectors:
-                    allowed = snap.matching(filters) if filters is not None else None  # of this snapshot: a retry reloads it
                     retriever = self.retriever(top_k=max(k, RANK_DEPTH), snapshot=snap, exact_top=k, vector_store=vectors,
                                                all_vectors=verified, allowed=allowed)  # fmt: skip
                     return retriever.passages(text), snap
@@ -207,6 +208,7 @@ class QAEngine:
                 if attempt:
                     raise
                 snap = library.index.refresh(reopen_from=generation)
+                allowed = snap.matching(filters) if filters is not None else None  # of the reloaded snapshot
         raise AssertionError("unreachable")
 
     def verifier(self, snap: Snapshot) -> Verifier:
@@ -215,9 +217,3 @@ class QAEngine:
             embed=self.embed_model.get_text_embedding_batch, common_words=snap.common_words,
             min_support=self.settings.llm.min_support,
         )  # fmt: skip
-
-
-def _within(snap: Snapshot, filters: Filters) -> int:
-    """Articles within `filters` (two ids of one text are two articles)."""
-    hashes = snap.matching(filters)
-    return sum(1 for s in snap.articles.values() if s.hash in hashes and (not filters.doc_ids or s.id in filters.doc_ids))

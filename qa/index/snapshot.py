@@ -77,12 +77,13 @@ class Snapshot:
     def empty(self) -> bool:
         return not self.articles
 
-    def matching(self, filters: "Filters") -> frozenset[str]:
-        """Content hashes of the articles within `filters` (retrieval searches only these)."""
+    def within(self, filters: "Filters") -> list[StoredArticle]:
+        """The articles within `filters`."""
         ids = set(filters.doc_ids or ())
         sources = {s.strip().lower() for s in filters.sources or ()}
-        out = set()
-        for a in (s.article for s in self.articles.values()):
+        out = []
+        for stored in self.articles.values():
+            a = stored.article
             if ids and a.id not in ids:
                 continue
             if sources and not sources & source_names(a):
@@ -91,8 +92,12 @@ class Snapshot:
                 day = published_date(a.published)
                 if day is None or (filters.since and day < filters.since) or (filters.until and day > filters.until):
                     continue
-            out.add(a.hash)
-        return frozenset(out)
+            out.append(stored)
+        return out
+
+    def matching(self, filters: "Filters") -> frozenset[str]:
+        """Content hashes of the articles within `filters` (retrieval searches only these)."""
+        return frozenset(s.hash for s in self.within(filters))
 
 
 def source_names(a: "Article") -> set[str]:

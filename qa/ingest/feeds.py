@@ -276,8 +276,11 @@ class Feeds:
         record.articles += new
         record.lease_until, record.lease_owner = 0.0, ""
         with self._writing():
-            if any(r.id == record.id for r in self.store.all()):  # not removed meanwhile: a refresh never brings it back
-                self.store.put(record)
+            try:
+                self.store.get(record.id)  # not removed meanwhile: a refresh never brings it back
+            except NotFound:
+                return record
+            self.store.put(record)
         return record
 
     def _take(self, record: _Record, entries: list[Entry]) -> tuple[int, str]:

@@ -64,8 +64,6 @@ def check_link(url: str) -> str:
 
 
 def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
 
 
@@ -80,7 +78,7 @@ def _address(host: str, port: int, allow_private: bool) -> str:
         plain = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
         if any(plain in net for net in _NEVER if net.version == plain.version):
             raise AddressBlocked(f"{host} resolves to {ip}, a link-local or cloud metadata address; links there are refused")
-        if not allow_private and not _public(ip):
+        if not allow_private and not _public(plain):
             raise AddressBlocked(
                 f"{host} resolves to {ip}, a loopback, private, link-local or metadata address; "
                 "links there are refused (QA_FETCH_ALLOW_PRIVATE=true allows them)"

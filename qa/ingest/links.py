@@ -10,17 +10,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from qa.config import Settings
 from qa.errors import BadInput, NotAnArticle, NotText
 from qa.ingest.fetch import Fetched, HostPacer, check_link, fetch
-from qa.ingest.readers import article_from_fields, parse_bytes, slugify
+from qa.ingest.readers import article_from_fields, extract_html, parse_bytes, slugify, without_headline
 from qa.schemas import FIELD_LIMITS, Article
 
 MIN_WORDS = 40  # below this a page's "main text" is a stub: a paywall teaser, a login form, a cookie notice
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/rdf+xml")
 _TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid)$", re.IGNORECASE)
-
-
-def is_link(text: str) -> bool:
-    return bool(re.match(r"(?i)^https?://", text.strip()))
 
 
 def canonical(url: str) -> str:
@@ -82,12 +78,7 @@ def _meta_charset(body: bytes) -> str | None:
 
 
 def _from_html(page: str, url: str, *, feed: str | None, fallback: dict) -> Article:
-    import trafilatura  # slow import; only paid when a page is read
-
-    doc = trafilatura.bare_extraction(page, url=url, with_metadata=True, include_comments=False, include_tables=False,
-                                      include_images=False, favor_precision=True,
-                                      # dates from the page's markup only: a guess from its text takes "© 2026" for 1 January
-                                      date_extraction_params={"extensive_search": False, "original_date": True})  # fmt: skip
+    doc = extract_html(page, url=url, precise=True)
     text = (getattr(doc, "text", None) or "").strip()
     if len(text.split()) < MIN_WORDS:
         whole = (fallback.get("text") or "").strip()  # a feed entry that carries the whole article
@@ -96,12 +87,9 @@ def _from_html(page: str, url: str, *, feed: str | None, fallback: dict) -> Arti
             raise NotAnArticle(f"{url[:200]} is not an article ({what}: a paywall, a login page or a list of links?)")
         text = whole
     title = (getattr(doc, "title", None) or fallback.get("title") or "").strip()
-    lines = text.split("\n")
-    if title and " ".join(lines[0].split()) == " ".join(title.split()):
-        lines = lines[1:]  # trafilatura keeps the <h1> as the first line
     link = _canonical_of(getattr(doc, "url", None), url)
     return article_from_fields(
-        doc_id=link_id(link), id_given=True, title=title[: FIELD_LIMITS["title"]], text="\n".join(lines), source=link,
+        doc_id=link_id(link), id_given=True, title=title[: FIELD_LIMITS["title"]], text=without_headline(text, title), source=link,
         url=link, published=getattr(doc, "date", None) or fallback.get("published"),
         author=_short(getattr(doc, "author", None), "author"), site=_short(getattr(doc, "sitename", None), "site"), feed=feed,
     )  # fmt: skip

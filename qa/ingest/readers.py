@@ -295,23 +295,35 @@ def _strip_markdown(body: str) -> str:
     return _SUBHEADING.sub(lambda m: _without_closing_hashes(m.group(1)), body)
 
 
-def _parse_html(raw: str, *, doc_id: str, source: str) -> Article:
+def extract_html(raw: str, *, url: str | None = None, precise: bool = False):
+    """trafilatura's reading of a page (an .html file, or a page fetched by its link): the article's text
+    without comments, tables or images, and its metadata."""
     import trafilatura  # slow import; only paid when HTML is actually read
 
-    doc = trafilatura.bare_extraction(
-        raw, with_metadata=True, include_comments=False, include_tables=False, include_images=False
-    )
+    return trafilatura.bare_extraction(
+        raw, url=url, with_metadata=True, include_comments=False, include_tables=False, include_images=False,
+        favor_precision=precise,
+        # dates from the page's markup only: a guess from its text takes a footer's "© 2026" for 1 January
+        date_extraction_params={"extensive_search": False, "original_date": True},
+    )  # fmt: skip
+
+
+def without_headline(text: str, title: str | None) -> str:
+    """`text` without a first line that repeats the title (trafilatura keeps the <h1>)."""
+    lines = text.split("\n")
+    return "\n".join(lines[1:] if title and _squash(lines[0]) == _squash(title) else lines)
+
+
+def _parse_html(raw: str, *, doc_id: str, source: str) -> Article:
+    doc = extract_html(raw)
     text = (getattr(doc, "text", None) or "").strip()
     if not text:
         raise BadInput("no article text could be extracted from the HTML")
     title = _field("title", (getattr(doc, "title", None) or "").strip() or _html_title(raw))
-    lines = text.split("\n")
-    if title and _squash(lines[0]) == title:
-        lines = lines[1:]  # trafilatura keeps the <h1> as the first line
     return article_from_fields(
         doc_id=doc_id,
         title=title or "",
-        text="\n".join(lines),
+        text=without_headline(text, title),
         source=source,
         url=getattr(doc, "url", None),
         published=getattr(doc, "date", None),
