@@ -17,7 +17,7 @@ from qa.errors import BadInput, EmptyIndex
 from qa.index.passages import Passage
 from qa.index.retriever import HybridRetriever
 from qa.index.snapshot import Snapshot
-from qa.index.store import reachable
+from qa.index.store import StoredArticle, reachable
 from qa.library import Library
 from qa.schemas import Answer, Citation, Delta, Filters, Mode, Scope, SentenceCheck, Turn, Verified, Verify
 from qa.text import check_text
@@ -99,6 +99,13 @@ class QAEngine:
             raise BadInput(f"the question is too long ({len(q)} characters; the limit is {self.settings.max_question_chars})")
         return check_text(q, "question")
 
+    def check_filters(self, filters: Filters, snap: Snapshot | None = None) -> list[StoredArticle]:
+        """The articles within `filters`, or BadInput when there are none."""
+        within = (snap or self.library.snapshot()).within(filters)
+        if not within:
+            raise BadInput("no indexed article is within these filters (doc_ids, sources, since, until)")
+        return within
+
     def resolve_mode(self, mode: str | None) -> Mode:
         """The mode a question runs in; generative without an LLM is refused before any work."""
         if mode is None:
@@ -139,9 +146,7 @@ class QAEngine:
         if snap.empty:
             raise EmptyIndex("nothing is indexed yet: run `qa ingest` first")
         filters = None if filters is None or filters.empty else filters
-        within = snap.within(filters) if filters is not None else None
-        if within == []:
-            raise BadInput("no indexed article is within these filters (doc_ids, sources, since, until)")
+        within = self.check_filters(filters, snap) if filters is not None else None
         deadline = time.monotonic() + self.settings.llm.timeout
         warnings: list[str] = []
         asked, context = q, ""

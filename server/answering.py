@@ -17,7 +17,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from qa.config import Settings
 from qa.engine import QAEngine
-from qa.errors import BadInput, EmptyIndex, QAError
+from qa.errors import EmptyIndex, QAError
 from qa.schemas import Answer, Delta, Filters, SentenceCheck, Turn, Verified
 from qa.text import check_text
 from server.errors import INTERNAL
@@ -53,8 +53,8 @@ def _checked(
         check_text(turn.content, f"history.{i}.content")
     if engine.library.is_empty():
         raise EmptyIndex("nothing is indexed yet: add articles first (`qa ingest` or POST /api/documents)")
-    if filters is not None and not filters.empty and not engine.library.snapshot().matching(filters):
-        raise BadInput("no indexed article is within these filters (doc_ids, sources, since, until)")
+    if filters is not None and not filters.empty:
+        engine.check_filters(filters)
     keep = settings.server.max_history_turns
     return Question(text, tuple(history or ())[-keep:] if keep else (), top_k, engine.resolve_mode(mode), verify, filters)
 
