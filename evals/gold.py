@@ -6,6 +6,7 @@ with the answers the service itself gave to the earlier turns.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from evals.files import read_text
 from qa.errors import BadInput
+from qa.schemas import Filters
 
 GOLD_FILE = Path(__file__).resolve().parent / "gold.json"
 CORPUS_DIR = GOLD_FILE.parent.parent / "corpus"  # the articles the suite asks about
@@ -34,6 +36,7 @@ class GoldCase(BaseModel):
     id: str
     doc_id: str | None = None
     tags: list[str] = []
+    filters: Filters | None = None  # every turn is asked within these articles
     turns: list[GoldTurn]
 
     @model_validator(mode="before")
@@ -55,6 +58,9 @@ class GoldCase(BaseModel):
 
 class GoldSuite(BaseModel):
     about: str = ""
+    name: str = Field("gold", pattern=r"^[a-z0-9-]+$")  # the run's name: its collection, report and floors
+    today: dt.date | None = None  # what "last year" counts from; a dated suite pins it so it never drifts
+    corpus: list[str] = []  # its articles: folders relative to the suite's file (default: the configured corpus)
     cases: list[GoldCase]
 
     @model_validator(mode="after")

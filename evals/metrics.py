@@ -115,6 +115,7 @@ class Outcome:
     fell_back: bool = False  # generative mode, but the answer is the extractive one (the LLM failed or nothing held up)
     sentences: tuple[Sentence, ...] = ()  # generative mode: the claims the LLM wrote
     turn: int = 1  # its place in a conversation: 2 and later are follow-ups
+    scope: frozenset[str] | None = None  # asked within these articles only (filters)
 
     @property
     def right(self) -> bool:
@@ -198,6 +199,7 @@ class Metrics:
     answerable: int
     unanswerable: int
     followup_accuracy: float = math.nan  # later turns of conversations right (answered, or abstained where they must)
+    scope_kept: float = math.nan  # questions asked within filters whose every citation is within them
     recall_curve: dict[int, float] = field(default_factory=dict)
     generation: Generation | None = None  # generative runs only
 
@@ -248,6 +250,7 @@ def summarize(outcomes: Sequence[Outcome], *, max_k: int = 5) -> Metrics:
         answerable=len(ans),
         unanswerable=len(una),
         followup_accuracy=_rate(o.right for o in outcomes if o.turn > 1),
+        scope_kept=_rate(set(o.cited_docs) <= o.scope for o in outcomes if o.scope is not None),
         recall_curve=curve,
         generation=summarize_generation(gen) if (gen := [o for o in outcomes if o.generated]) else None,
     )  # fmt: skip

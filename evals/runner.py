@@ -27,7 +27,7 @@ from qa.config import ChromaSettings, LLMSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BadInput
 from qa.progress import LOADING, Progress, plural, status
-from qa.schemas import Article, Mode, Turn, Verify
+from qa.schemas import Article, Filters, Mode, Turn, Verify
 
 THRESHOLDS_FILE = Path(__file__).resolve().parent / "thresholds.toml"
 
@@ -46,6 +46,7 @@ class Item:
     id: str
     turns: tuple[Question, ...]
     tags: tuple[str, ...] = ()
+    filters: Filters | None = None
 
 
 class NoLLM(BadInput):
@@ -143,7 +144,7 @@ def engine_for(
 def gold_items(suite: gold.GoldSuite) -> list[Item]:
     return [
         Item(case.id, tuple(Question(t.question, tuple(t.answers), frozenset([case.doc_id] if t.answers else []))
-                            for t in case.turns), tuple(case.tags))
+                            for t in case.turns), tuple(case.tags), case.filters)
         for case in suite.cases
     ]  # fmt: skip
 
@@ -176,10 +177,11 @@ def _ask_all(
     outcomes, records = [], []
     for item in items:
         history: list[Turn] = []
+        scope = None if item.filters is None else frozenset(a.id for a in engine.library.snapshot().within(item.filters))
         for n, q in enumerate(item.turns):
             started = time.perf_counter()
             # the mode is always explicit: with an LLM configured the engine would otherwise pick generative
-            trace = engine.trace(q.text, history=history, mode=mode, verify=verify)
+            trace = engine.trace(q.text, history=history, mode=mode, verify=verify, filters=item.filters)
             latency = (time.perf_counter() - started) * 1000
             a = trace.answer
             outcome = Outcome(
@@ -188,13 +190,15 @@ def _ask_all(
                 cited_docs=tuple(c.doc_id for c in a.citations), latency_ms=latency, support=trace.support,
                 forced=trace.forced, candidate=trace.candidate, generated=generative,
                 fell_back=generative and a.mode == "extractive", sentences=generated_sentences(trace.checks), turn=n + 1,
+                scope=scope,
             )  # fmt: skip
             outcomes.append(outcome)
             extra = {"mode": a.mode, "warnings": list(a.warnings), "sentences": [_sentence_record(v) for v in trace.checks]} if generative else {}
             records.append({
                 "id": item.id if len(item.turns) == 1 else f"{item.id}#{n + 1}",
                 "question": q.text, "gold_answers": list(q.answers), "gold_docs": sorted(q.gold_docs),
-                "tags": list(item.tags), "answer": a.answer, "abstained": a.abstained, "correct": outcome.correct,
+                "tags": list(item.tags), **({"filters": item.filters.model_dump(mode="json", exclude_none=True)} if item.filters else {}),
+                "answer": a.answer, "abstained": a.abstained, "correct": outcome.correct,
                 "citations": [{"id": c.id, "doc_id": c.doc_id, "quote": c.quote, "start": c.start, "end": c.end}
                               for c in a.citations],
                 "ranked_docs": list(trace.ranked_docs[:5]), "support": round(trace.support, 4),
@@ -253,14 +257,17 @@ def run_gold(
     path = path or gold.GOLD_FILE
     settings = settings or Settings()
     suite = gold.load(path)
-    scan = read_paths([gold_corpus(settings, path)], max_bytes=settings.ingest.max_file_bytes)
-    articles, name, params, beside = scan.articles, "gold", {"file": str(path)}, None
+    folders = [Path(path).parent / f for f in suite.corpus] or [gold_corpus(settings, path)]
+    scan = read_paths(folders, max_bytes=settings.ingest.max_file_bytes)
+    articles, name, params, beside = scan.articles, suite.name, {"file": str(path)}, None
     if distractors:
         bench = benchmarks.load(distractors, limit=None)
-        articles, name, beside = [*articles, *bench.articles], "gold-distractors", bench.file
+        articles, name, beside = [*articles, *bench.articles], f"{name}-distractors", bench.file
         params |= {"distractors": len(bench.articles)}
     items = gold_items(suite)
     engine = engine_for(f"eval-{name}", articles, settings, mode=mode, **engine_kwargs)
+    if suite.today is not None:
+        engine.today = lambda: suite.today
     return run(engine, name, items, mode=mode, verify=verify, sample=gold_sample(path, items, beside), **params)
 
 

@@ -87,7 +87,12 @@ def _print_answer(answer) -> None:
         out.write(f"  warning: {w}\n")
     if answer.scope is not None:
         out.write(f"  within {scope_words(answer.scope)}\n")
+    if answer.period is not None:
+        from qa.text import period_words
+
+        out.write(f"  {period_words(answer.period)}\n")
     out.flush()
+
 
 
 def scope_words(scope) -> str:

@@ -136,6 +136,12 @@ class AnswerSettings(BaseModel):
         "probability (or when the first opens with a pronoun that the sentence before it resolves; that sentence then "
         "comes first). The linear ranker always adds the next sentence that fits.",
     )  # fmt: skip
+    update_share: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="An article published after the one an answer quotes replaces that answer when, asked alone, it "
+        "answers with at least this share of the abstention threshold's support, and says something else (or the "
+        "question asks about now): an older report already shows the question is answerable.",
+    )  # fmt: skip
 
 
 class LLMSettings(BaseModel):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AbstractSet, Iterator, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Callable, Iterator, Sequence
 
 from qa import backends
 from qa.answer.extractive import ABSTAIN_TEXT, Draft, ExtractiveAnswerer
 from qa.answer.followup import resolve
 from qa.answer.generative import Generation, LLMFailed, Writer
+from qa.answer.periods import AskedTime, Period, asked_time
 from qa.answer.prompts import Prompts
 from qa.answer.verify import Verdict, Verifier
 from qa.config import Settings
@@ -20,7 +22,7 @@ from qa.index.snapshot import Snapshot
 from qa.index.store import StoredArticle, reachable
 from qa.library import Library
 from qa.schemas import Answer, Citation, Delta, Filters, Mode, Scope, SentenceCheck, Turn, Verified, Verify
-from qa.text import check_text
+from qa.text import check_text, date_label, published_date
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -41,6 +43,31 @@ def citations(draft: Draft) -> list[Citation]:
     return [pick.passage.citation(n, pick.start, pick.end, pick.support) for n, pick in enumerate(draft.picks, 1)]
 
 
+def answer_text(cites: Sequence[Citation]) -> str:
+    """The quotes with their [n] markers. A dated answer says when it was reported ("As of 26 Aug 2021:"),
+    and a quote from an article of another day after it says so too ("Earlier, as of ...:"); the quotes stay exact."""
+    first = published_date(cites[0].published) if cites else None
+    parts = []
+    for i, c in enumerate(cites):
+        day, label = published_date(c.published), ""
+        if i == 0 and day is not None:
+            label = f"As of {date_label(c.published)}: "
+        elif i and day is not None and first is not None and day != first and c.doc_id != cites[0].doc_id:
+            label = f"{'Earlier' if day < first else 'Later'}, as of {date_label(c.published)}: "
+        parts.append(f"{label}{c.quote} [{c.id}]")
+    return " ".join(parts)
+
+
+def period_hashes(articles: Sequence[StoredArticle], period: Period) -> frozenset[str] | None:
+    """The articles a question naming `period` is asked within first: those dated in it, and undated ones
+    (they may be of that time). None when no article is dated in it, or when it would leave none out."""
+    days = [published_date(s.article.published) for s in articles]
+    keep = [s.hash for s, day in zip(articles, days) if day is None or period.holds(day)]
+    if len(keep) == len(articles) or not any(day is not None and period.holds(day) for day in days):
+        return None
+    return frozenset(keep)
+
+
 @dataclass(frozen=True)
 class Trace:
     answer: Answer
@@ -58,6 +85,7 @@ class QAEngine:
         self.settings = settings
         self.library = library or Library(settings, embed_model=embed_model, check_model=check_model)
         self.answerer = ExtractiveAnswerer(settings.answer, backends.answer_model(settings.answer))
+        self.today: Callable[[], dt.date] = dt.date.today  # what "last year" counts from; the evals pin it
         # Prompts are loaded and checked now: a broken template fails start-up, not an answer.
         llm = backends.llm(settings.llm)
         self.writer = (
@@ -160,17 +188,43 @@ class QAEngine:
         searched = f"{asked} {context}" if context else asked
         condensed = time.perf_counter()
         k = top_k or self.settings.retrieval.top_k
-        allowed = None if within is None else frozenset(s.hash for s in within)
-        hits, snap = self._retrieve(searched, snap, k, verified=mode == "generative", filters=filters, allowed=allowed)
+        timed = asked_time(asked, self.today())
+        first = snap
+
+        def select(snap: Snapshot, *, by_period: bool) -> frozenset[str] | None:
+            scoped = within if snap is first else snap.within(filters) if filters is not None else None
+            if by_period:
+                return period_hashes(scoped if scoped is not None else list(snap.articles.values()), timed.period)
+            return None if scoped is None else frozenset(s.hash for s in scoped)
+
+        # A question naming a time asks within it first (articles dated in it, and undated ones), when some
+        # article is dated in it; their dates then stand for its words, which are left out of the search.
+        plain, by_period = asked, False
+        if timed.period is not None:
+            pool = within if within is not None else snap.articles.values()
+            if any((day := published_date(s.article.published)) and timed.period.holds(day) for s in pool):
+                plain, by_period = timed.without(asked), select(snap, by_period=True) is not None
+        query = f"{plain} {context}" if context else plain
+        spent = {"retrieve": 0.0, "answer": 0.0}
+        for attempt in (True, False) if by_period else (False,):
+            t0 = time.perf_counter()
+            hits, snap = self._retrieve(query, snap, k, verified=mode == "generative",
+                                        select=lambda s, p=attempt: select(s, by_period=p))  # fmt: skip
+            t1 = time.perf_counter()
+            passages = hits[:k]
+            others = hits[k:]  # they vote on the answer; only the top k are quoted
+            draft = self.answerer.answer(plain, passages, snap=snap, context=context, others=others, asked=timed)
+            spent["retrieve"] += t1 - t0
+            spent["answer"] += time.perf_counter() - t1
+            if not (attempt and draft.abstained):
+                break
+            by_period = False  # nothing of that time answers: any time may, the nearest report first
+            warnings.append(f"no article dated {timed.period.label} answers this; articles of any date were searched")
         ranked = tuple(dict.fromkeys(p.stored.id for p in hits))
-        passages = hits[:k]
-        retrieved = time.perf_counter()
-        others = hits[k:]  # they vote on the answer; only the top k are quoted
-        draft = self.answerer.answer(asked, passages, snap=snap, context=context, others=others)
         cites = citations(draft)
-        candidate = " ".join(f"{c.quote} [{c.id}]" for c in cites)
+        candidate = answer_text(cites)
         done = time.perf_counter()
-        timings = {"retrieve": _ms(retrieved - condensed), "answer": _ms(done - retrieved)}
+        timings = {k: _ms(v) for k, v in spent.items()}
         if asked != q or warnings:  # the LLM rewrote the follow-up, or tried to
             timings = {"condense": _ms(condensed - started), **timings}
         answer = Answer(
@@ -178,6 +232,7 @@ class QAEngine:
             citations=[] if draft.abstained else cites, resolved_question=searched if searched != q else None,
             timings_ms=timings, warnings=warnings,
             scope=Scope(filters=filters, articles=len(within)) if filters else None,
+            period=timed.period.label if by_period else None,
         )  # fmt: skip
         checks: tuple[Verdict, ...] = ()
         if mode == "generative":
@@ -196,12 +251,14 @@ class QAEngine:
         answer.timings_ms["total"] = _ms(time.perf_counter() - started)
         yield Trace(answer, ranked, draft.support, draft.forced, candidate, tuple(c.doc_id for c in cites), checks)
 
-    def _retrieve(self, text: str, snap: Snapshot, k: int, *, verified: bool, filters: Filters | None = None,
-                  allowed: frozenset[str] | None = None) -> tuple[list[Passage], Snapshot]:  # fmt: skip
-        """A snapshot that another process's write made stale is reloaded and the search run again: never an error."""
+    def _retrieve(self, text: str, snap: Snapshot, k: int, *, verified: bool,
+                  select: Callable[[Snapshot], frozenset[str] | None]) -> tuple[list[Passage], Snapshot]:  # fmt: skip
+        """A snapshot that another process's write made stale is reloaded and the search run again: never an error.
+        `select` gives the content hashes a snapshot's search is limited to (None: all)."""
         from chromadb.errors import ChromaError
 
         library = self.library
+        allowed = select(snap)
         for attempt in range(2):
             generation = library.store.generation
             try:
@@ -213,7 +270,7 @@ class QAEngine:
                 if attempt:
                     raise
                 snap = library.index.refresh(reopen_from=generation)
-                allowed = snap.matching(filters) if filters is not None else None  # of the reloaded snapshot
+                allowed = select(snap)
         raise AssertionError("unreachable")
 
     def verifier(self, snap: Snapshot) -> Verifier:

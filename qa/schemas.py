@@ -181,6 +181,10 @@ class Answer(BaseModel):
         default_factory=list, description="Generated sentences that failed verification (dropped, or kept as flagged)."
     )
     scope: Scope | None = Field(default=None, description="With filters: the scope the answer was given in.")
+    period: str | None = Field(
+        default=None, description="The time the question names ('2021', 'before March 2024'), when it chose the articles: "
+        "those dated in it, and undated ones, were searched.",
+    )  # fmt: skip
 
 
 class IngestReport(BaseModel):

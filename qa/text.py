@@ -150,9 +150,13 @@ def whole_words(phrase: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
 
 
+# what the engine writes before a dated quote (engine.answer_text): "As of 26 Aug 2021: ", "Earlier, as of ...: ", "Later, ..."
+_DATE_LABEL = re.compile(r"(?:^|(?<=\] ))(?:Earlier, as of|Later, as of|As of) \d{1,2} [A-Z][a-z]{2} \d{4}: ")
+
+
 def strip_markers(text: str) -> str:
-    """An answer without its [n] markers (and the space before each)."""
-    return _SPACED_MARKER.sub("", text).strip()
+    """An answer without its [n] markers (and the space before each) and the date labels before its quotes."""
+    return _SPACED_MARKER.sub("", _DATE_LABEL.sub("", text)).strip()
 
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:[-'\u2019]\w+)*")
@@ -291,3 +295,8 @@ def date_label(value: str | None) -> str:
     if day is not None:
         return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
     return " ".join((value or "").split()) or "undated"
+
+
+def period_words(period: str) -> str:
+    """What the CLI and the page say when the question's own time chose the articles."""
+    return f"searched articles dated {period} (and undated ones), as the question asks"

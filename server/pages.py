@@ -33,10 +33,10 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from qa import progress
-from qa.errors import BadInput, QAError
+from qa.errors import BadInput, NotFound, QAError
 from qa.library import Library
-from qa.schemas import UNVERIFIED, Answer, ArticleInfo, Citation, IngestReport, Parsed, Turn
-from qa.text import CITATION_MARKER, InvalidText, date_label
+from qa.schemas import UNVERIFIED, Answer, ArticleInfo, Citation, Filters, IngestReport, Parsed, Turn
+from qa.text import CITATION_MARKER, InvalidText, date_label, period_words
 from server import answering, deps
 from server.api import parsed_upload
 from server.errors import ApiError
@@ -274,10 +274,10 @@ def _common(rt: Runtime) -> dict:
 
 
 def _page(request: Request, rt: Runtime, *, turns: list[dict] | None = None, status: int = 200, question: str = "",
-          history: list[Turn] | None = None, mode: str | None = None):  # fmt: skip
+          history: list[Turn] | None = None, mode: str | None = None, scope: list[ArticleInfo] | None = None):  # fmt: skip
     context = {
         **_common(rt),
-        "stats": _stats(rt), "turns": turns or [], "question": question,
+        "stats": _stats(rt), "turns": turns or [], "question": question, "scope": scope or [],
         "history_json": json.dumps([t.model_dump() for t in history or []]),
         "key_required": deps.reads_protected(rt.settings), "max_chars": rt.settings.max_question_chars,
         "llm": rt.settings.llm if rt.settings.llm.enabled else None, "mode": mode,
@@ -287,15 +287,45 @@ def _page(request: Request, rt: Runtime, *, turns: list[dict] | None = None, sta
     )
 
 
+MAX_SCOPE = 100  # articles ticked on the page without JavaScript (the API takes up to 1,000)
+
+
+def _scope(rt: Runtime, ids: list[str]) -> list[ArticleInfo]:
+    """The ticked articles ("ask only these": `?doc=a&doc=b` from the library, hidden fields in the form)."""
+    ids = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    if len(ids) > MAX_SCOPE:
+        raise BadInput(f"too many articles ticked ({len(ids)}; the limit is {MAX_SCOPE})")
+    if not ids:
+        return []
+    infos = rt.engine().library.infos(ids)
+    if missing := sorted(set(ids) - {i.id for i in infos}):
+        raise NotFound(f"no article with id {missing[0]!r}: it may have been deleted")
+    return infos
+
+
 @router.get("/", response_class=HTMLResponse)
 async def page(request: Request, rt: Runtime = Depends(deps.runtime)):
-    return await run_in_threadpool(_page, request, rt)
+    ids = request.query_params.getlist("doc")
+    if not ids:
+        return await run_in_threadpool(_page, request, rt)
+    try:
+        _check_key(None, rt, needed=deps.reads_protected(rt.settings))
+        scope = await run_in_threadpool(_scope, rt, ids)
+    except (QAError, ApiError) as err:
+        turns = [{"question": "", "error": _error_words(err, what="question")}]
+        return await run_in_threadpool(lambda: _page(request, rt, turns=turns, status=err.status))
+    return await run_in_threadpool(lambda: _page(request, rt, scope=scope))
 
 
 def answer_turn(answer: Answer) -> dict:
     ids, flagged = {c.id for c in answer.citations}, answer.verify == "flag"
     return {"question": answer.question, "answer": answer, "segments": segments(answer.answer, ids, flagged=flagged),
-            "sources": [source_view(c) for c in answer.citations]}  # fmt: skip
+            "sources": [source_view(c) for c in answer.citations],
+            "notes": [n for n in (scope_note(answer), answer.period and period_words(answer.period).capitalize() + ".") if n]}  # fmt: skip
+
+
+def scope_note(answer: Answer) -> str:
+    return f"Within {plural(answer.scope.articles, 'chosen article')}." if answer.scope else ""
 
 
 @router.post("/", response_class=HTMLResponse)
@@ -303,8 +333,9 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
     """The page without JavaScript: a plain form post returns the page with the answer in it."""
     question, mode, key = "", None, deps.presented_key(request)
     history: list[Turn] = []
+    scope: list[ArticleInfo] = []
     try:
-        form = await read_form(request, rt, max_files=0, max_fields=6)
+        form = await read_form(request, rt, max_files=0, max_fields=6 + MAX_SCOPE + 1)
         question = form.get("question")
         question = question if isinstance(question, str) else ""
         mode = str(form.get("mode") or "") or None
@@ -315,7 +346,10 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
             raise BadInput("the conversation history sent with the form is not valid") from err
         _check_key(key, rt, needed=deps.reads_protected(rt.settings))
         engine = await run_in_threadpool(rt.engine)
-        answer = await answering.ask(engine, await answering.checked(engine, rt.settings, question, history, None, mode))
+        scope = await run_in_threadpool(_scope, rt, [str(d) for d in form.getlist("doc")])
+        filters = Filters(doc_ids=[i.id for i in scope]) if scope else None
+        answer = await answering.ask(engine, await answering.checked(engine, rt.settings, question, history, None, mode,
+                                                                     filters=filters))  # fmt: skip
     except (QAError, ApiError) as err:
         words = _error_words(err, what="question", key_sent=bool(key))
         turns, status = [{"question": question, "error": words}], err.status
@@ -329,7 +363,7 @@ async def form_post(request: Request, rt: Runtime = Depends(deps.runtime)):
                for i in range(0, len(history) - (2 if status == 200 else 0), 2) if i + 1 < len(history)]  # fmt: skip
     kept = "" if status == 200 else question  # a refused question stays in the box to be fixed
     return await run_in_threadpool(
-        lambda: _page(request, rt, turns=earlier + turns, status=status, history=history, question=kept, mode=mode)
+        lambda: _page(request, rt, turns=earlier + turns, status=status, history=history, question=kept, mode=mode, scope=scope)
     )
 
 

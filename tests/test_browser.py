@@ -686,3 +686,10 @@ def test_ask_only_within_ticked_articles(page: Page, tmp_path, embed_model):
         expect(chips).to_be_hidden()
         turn = ask(page, "Who was elected mayor of Dunmore in 2024?")
         expect(turn.locator(".scope-note")).to_have_count(0)
+        # ticked on the library page without JavaScript (/?doc=...): the chat page takes them as its scope
+        newer = next(d.id for d in engine.library.documents() if d.title == "Dunmore has a new mayor")
+        page.goto(f"{url}/?doc={newer}")
+        expect(chips.locator(".chip")).to_have_text(["Dunmore has a new mayor ×"])
+        turn = ask(page, "Who was elected mayor of Dunmore?")
+        expect(turn.locator(".answer")).to_contain_text("Petra Lind")
+        expect(turn.locator(".scope-note")).to_have_text("Within 1 chosen article.")

@@ -94,3 +94,31 @@ def test_scope_over_http_and_the_cli(town: QAEngine, cli, monkeypatch):
     assert code == 0 and "Ilse Varga" in out and "Petra Lind" not in out and "within 1 article: to 2022-01-01" in out
     code, out, err = cli("ask", "Who was elected mayor?", "--since", "not-a-date")
     assert code == 1 and err.startswith("qa: error: --since: ")
+
+
+def test_scope_without_javascript(town: QAEngine):
+    """The library page's ticks (a GET form) open the chat with the scope as chips; the form carries it to the
+    answer, which says it; a removed chip is a link without it; unknown ids are refused with the reason."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from server import create_app
+    from tests.support.helpers import started
+
+    with started(TestClient(create_app(engine=town))) as c:
+        listing = c.get("/library").text
+        assert 'form="scope-form"' in listing and 'value="mayor-2021"' in listing and "Ask only the ticked articles" in listing
+        page = c.get("/?doc=mayor-2021&doc=ferry")
+        assert page.status_code == 200 and 'class="scope-chips" aria-label' in page.text  # shown, not hidden
+        assert re.findall(r'name="doc" value="([^"]+)"', page.text) == ["mayor-2021", "ferry"]
+        assert 'href="/?doc=ferry"' in page.text and 'href="/?doc=mayor-2021"' in page.text  # each chip's remove link
+        answer = c.post("/", data={"question": "Who was elected mayor of Dunmore?", "history": "[]",
+                                   "doc": ["mayor-2021", "ferry"]})  # fmt: skip
+        assert answer.status_code == 200 and "Ilse Varga" in answer.text and "Petra Lind" not in answer.text
+        assert "Within 2 chosen articles." in answer.text
+        assert re.findall(r'name="doc" value="([^"]+)"', answer.text) == ["mayor-2021", "ferry"]  # the scope stays
+        unknown = c.get("/?doc=nope")
+        assert unknown.status_code == 404 and "No article with id" in unknown.text and 'role="alert"' in unknown.text
+        refused = c.post("/", data={"question": "Who was elected mayor?", "history": "[]", "doc": "nope"})
+        assert refused.status_code == 404 and "No article with id" in refused.text

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from qa.answer.abstention import anchor_share, anchors, candidate_features, sigmoid
 from qa.answer.injection import instruction_like, not_evidence, redact
 from qa.answer.model import Candidate
+from qa.answer.periods import AskedTime, Period
 from qa.answer.question_types import STRICT, AnswerType, candidates, expected_type, offers
 from qa.config import AnswerSettings
 from qa.index.passages import Passage
-from qa.text import is_heading, is_question, terms, tokens, whole_words
+from qa.text import is_heading, is_question, published_date, terms, tokens, whole_words
 
 if TYPE_CHECKING:
     from qa.answer.model import AnswerModel
@@ -54,6 +55,24 @@ def rank_score(features: dict[str, float]) -> float:
 def support(score: float) -> float:
     return sigmoid(SCALE * score + BIAS)
 
+
+
+def _day(item: "Pick | Passage"):
+    """The day the article of a pick or passage was published, or None."""
+    stored = item.passage.stored if isinstance(item, Pick) else item.stored
+    return published_date(stored.article.published)
+
+
+def _timeliness(day, period: "Period | None") -> tuple[int, int]:
+    """How well a report's date fits the question, smaller first: without a period the newest; with one,
+    those in it (newest first), then the last before it, then the first after it; undated last."""
+    if day is None:
+        return (3, 0)
+    if period is None or period.holds(day):
+        return (0, -day.toordinal())
+    if period.since is not None and day < period.since:
+        return (1, -day.toordinal())
+    return (2, day.toordinal())
 
 
 def _not_evidence(stored: "StoredArticle", indices: list[int]) -> list[bool]:
@@ -247,7 +266,8 @@ class ExtractiveAnswerer:
         return sorted(scored, key=lambda pk: -pk.support)
 
     def answer(
-        self, question: str, passages: Sequence[Passage], *, snap: "Snapshot", context: str = "", others: Sequence[Passage] = ()
+        self, question: str, passages: Sequence[Passage], *, snap: "Snapshot", context: str = "", others: Sequence[Passage] = (),
+        asked: AskedTime = AskedTime(),
     ) -> Draft:
         asks = expected_type(question)
         picks = self.score(question, passages, snap=snap, context=context, others=others)
@@ -256,12 +276,65 @@ class ExtractiveAnswerer:
         # Nothing retrieved is even about the question ("how do I make banana bread?").
         unrelated = max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
         if self.model is not None:
-            return self._answer_with_model(question, picks, asks, unrelated)
-        threshold = self.settings.abstain_threshold
-        chosen = self._compose_linear(picks, set(terms(question)))
-        best = picks[0]
-        forced = unrelated or (asks in STRICT and bool(best.features["lacks"]))
-        return Draft(chosen, best.support, forced or best.support < threshold, asks, forced)
+            draft = self._answer_with_model(question, picks, asks, unrelated)
+        else:
+            best = picks[0]
+            forced = unrelated or (asks in STRICT and bool(best.features["lacks"]))
+            chosen = self._compose_linear(picks, set(terms(question)))
+            draft = Draft(chosen, best.support, forced or best.support < self.threshold, asks, forced)
+        if draft.abstained:
+            return draft
+        return self._newest_first(draft, picks, question, [*passages, *others], len(passages), snap, context, asked)
+
+    def _newest_first(self, draft: Draft, ranked: list[Pick], question: str, hits: list[Passage], k: int, snap: "Snapshot",
+                      context: str, asked: AskedTime) -> Draft:  # fmt: skip
+        """News changes: when an article published after the one quoted answers the question too, and
+        differently (two mayors, two tolls), the newest report leads and the one it replaces follows as
+        context. With "now" in the question ("currently", "latest") the newer answer leads even when it
+        agrees. Undated articles count as older than dated ones; without dates nothing changes. A question
+        naming a time ("in 2024") prefers reports of that time, then the last before it, then the first after.
+
+        A newer answer needs `update_share` of the abstention threshold: the older report already shows
+        that the question is answerable. The answer model asks the newer articles again on their own, so
+        the older answer does not outvote them (its support weighs each sentence against the best); the
+        linear ranker's support is only comparable within one ranking, so it takes its best newer sentence."""
+        lead = max(draft.picks, key=lambda pk: pk.support)
+        bar = _timeliness(_day(lead), asked.period)
+        newer = [p for p in hits if _timeliness(_day(p), asked.period) < bar]
+        if not newer:
+            return draft
+        if self.model is not None:
+            passages = [p for p in newer if p in hits[:k]] or newer[:k]
+            others = [p for p in newer if p not in passages]
+            update = self.answer(question, passages, snap=snap, context=context, others=others, asked=asked)
+            best = max(update.picks, key=lambda pk: pk.support) if update.picks and not update.forced else None
+        else:
+            keys = {(p.stored.id, p.chunk) for p in newer}
+            update = draft
+            best = next((pk for pk in ranked if (pk.passage.stored.id, pk.passage.chunk) in keys), None)
+            if best is not None and draft.asks in STRICT and best.features["lacks"]:
+                best = None  # "how many": a sentence without a number is no newer count
+        if best is None or best.support < self.settings.update_share * self.threshold:
+            return draft
+        common = snap.common_words
+        was, now = (candidates(pk.text, draft.asks, question, common) for pk in (lead, best))
+        changed = bool(was) and bool(now) and was != now
+        if not (changed or asked.now):
+            return draft
+        picks = update.picks[:1] if update is not draft else [_fit(best, self.settings.max_words, set(terms(question)))]
+        if changed and self.settings.max_sentences > 1:  # the report it replaces, as context
+            older = _fit(lead, self.settings.max_words, set(terms(question)))
+            if sum(len(pk.text.split()) for pk in [*picks, older]) <= self.settings.max_words:
+                picks.append(older)
+        return replace(update, picks=picks, support=max(draft.support, best.support), abstained=False)
+
+    @property
+    def threshold(self) -> float:
+        """The support below which it abstains."""
+        if self.model is None:
+            return self.settings.abstain_threshold
+        t = self.settings.model_threshold
+        return self.model.abstention.threshold if t is None else t
 
     def pool(self, picks: list[Pick]) -> list[Pick]:
         """The sentences the answer model reads: the ranker's best, then the most similar to the
@@ -309,9 +382,7 @@ class ExtractiveAnswerer:
         ranked = self.judged(question, picks)
         if asks in STRICT:  # "when"/"how many": a sentence without a date or number cannot answer
             ranked = sorted(ranked, key=lambda pk: pk.features["lacks"])  # stable: the model's order otherwise
-        threshold = self.settings.model_threshold
-        if threshold is None:
-            threshold = self.model.abstention.threshold
+        threshold = self.threshold
         best = ranked[0]
         forced = unrelated or (asks in STRICT and bool(best.features["lacks"]))
         chosen = self._compose(ranked, set(terms(question)), threshold)

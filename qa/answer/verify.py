@@ -24,7 +24,7 @@ import numpy as np
 from qa.answer.extractive import ABSTAIN_TEXT
 from qa.answer.injection import not_evidence, redact
 from qa.index.passages import Passage
-from qa.text import STOPWORDS, is_question, sentence_spans
+from qa.text import STOPWORDS, is_question, published_date, sentence_spans
 
 # [1], [1, 2], [1-2], [1][2], [Passage 1]; also the full-width brackets some models emit
 _MARKER = re.compile(
@@ -349,8 +349,11 @@ class Verifier:
             matrix = (
                 _unit(np.asarray([vectors[j] for j, _, _ in spans], dtype=np.float32)) if spans else np.zeros((0, 1))
             )
-            # a title that speaks to AI systems is no evidence for names or numbers either
-            self._cache[k] = _Rows(spans, matrix, [text[s:e] for _, s, e in spans], redact(p.stored.article.title))
+            # a title that speaks to AI systems is no evidence for names or numbers either; the date the article
+            # was published is ("As of March 2026, ..."), as the prompt asks the model to say when a fact was reported
+            day = published_date(p.stored.article.published)
+            title = redact(p.stored.article.title) + (f"\n{day.isoformat()} {day.day} {day:%B} {day.year}" if day else "")
+            self._cache[k] = _Rows(spans, matrix, [text[s:e] for _, s, e in spans], title)
         return self._cache[k]
 
     def check(self, claims: Sequence[Claim], passages: Sequence[Passage]) -> list[Verdict]:

@@ -207,6 +207,7 @@ def parse_text(raw: str, *, doc_id: str, source: str, fmt: str = "txt", name: st
         url=meta.get("url"),
         published=meta.get("published", meta.get("date")),
         author=meta.get("author"),
+        site=meta.get("site"),
     )
 
 

@@ -67,6 +67,7 @@ function renderAnswer(bubble, answer) {
   }
   bubble.append(p);
   if (answer.scope) bubble.append(el("p", "scope-note muted", "Within " + plural(answer.scope.articles, "chosen article") + "."));
+  if (answer.period) bubble.append(el("p", "scope-note muted", "Searched articles dated " + answer.period + " (and undated ones), as the question asks."));
   if (answer.warnings && answer.warnings.length) {
     const list = el("ul", "warnings");
     for (const w of answer.warnings) list.append(el("li", null, w));
@@ -269,9 +270,13 @@ document.addEventListener("DOMContentLoaded", () => {
     if (citation || target) openSource(citation, target);
   });
 
+  // articles ticked on the library page without JavaScript (/?doc=...) become this page's scope
+  for (const input of document.querySelectorAll('#scope-chips input[name="doc"]')) setInScope(input.value, input.dataset.title, true);
   document.getElementById("scope-chips").addEventListener("click", (event) => {
     const x = event.target.closest(".chip-remove");
-    if (x) setInScope(x.closest(".chip").dataset.id, "", false);
+    if (!x) return;
+    event.preventDefault(); // the page-without-JavaScript's link would reload
+    setInScope(x.closest(".chip").dataset.id, "", false);
   });
   document.getElementById("panel-close").addEventListener("click", () => setPanel(false));
   document.addEventListener("keydown", (event) => {
