@@ -122,3 +122,36 @@ def test_scope_without_javascript(town: QAEngine):
         assert unknown.status_code == 404 and "No article with id" in unknown.text and 'role="alert"' in unknown.text
         refused = c.post("/", data={"question": "Who was elected mayor?", "history": "[]", "doc": "nope"})
         assert refused.status_code == 404 and "No article with id" in refused.text
+
+
+def test_a_wide_scope_filters_after_an_unfiltered_search_and_finds_the_same(town: QAEngine, monkeypatch, tmp_path):
+    """A scope of many articles is searched unfiltered for more and filtered after (Chroma's long `$in`
+    lists cost more than the search); it must find what Chroma's `where` finds."""
+    from qa.index import retriever as module
+
+    harbour = " ".join(f"Berth {i} of the Dunmore harbour holds {i + 3} fishing boats in winter." for i in range(40))
+    (tmp_path / "harbour.txt").write_text(f"Dunmore harbour\n\n{harbour}\n", encoding="utf-8")
+    town.library.ingest([tmp_path / "harbour.txt"])
+    monkeypatch.setattr(town.settings.retrieval, "candidates", 2)  # 24 sentences wanted: fewer than the scope has
+    snap = town.library.snapshot()
+    allowed = snap.matching(Filters(doc_ids=["mayor-2021", "harbour"]))  # two of four articles
+    client = type(town.library.store.vector_store.client)
+    calls, real_query = [], client.query
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("where"))
+        return real_query(self, *args, **kwargs)
+
+    monkeypatch.setattr(client, "query", counted)
+
+    def found(question: str) -> list[tuple[str, int, float]]:
+        return [(p.stored.id, p.chunk, round(p.score, 6)) for p in town.retriever(snapshot=snap, allowed=allowed).passages(question)]
+
+    for question in ("Who was elected mayor of Dunmore?", "How many boats does berth 7 hold?"):
+        calls.clear()
+        wide = found(question)
+        assert calls == [None]  # one unfiltered search was enough
+        monkeypatch.setattr(module, "_POST_FILTER_SHARE", 1.01)  # never: Chroma's where
+        narrow = found(question)
+        monkeypatch.setattr(module, "_POST_FILTER_SHARE", 0.25)
+        assert calls[-1] is not None and wide == narrow and {d for d, _, _ in wide} <= {"mayor-2021", "harbour"}
