@@ -4,6 +4,7 @@ dates (never written into a quote), questions that name a time, and the dated go
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,25 @@ def test_the_dated_suite_meets_its_floors(embed_model, model):
     assert result.name == "gold-dated" and result.metrics.answerable >= 20
     assert result.metrics.scope_kept == 1.0
     assert runner.gate(result, runner.load_thresholds()) == runner.Gate([])  # evals/thresholds.toml
+
+
+def test_generative_answers_get_the_dates_and_may_say_when(tmp_path: Path, embed_model, llm):
+    """The prompt carries each passage's date and asks for the newest first and when it was reported; a
+    sentence that says so ("As of 9 February 2026") is supported by its article's date."""
+    from qa.config import LLMSettings
+    from tests.support.articles import cite
+
+    llm_settings = LLMSettings(backend="openai", base_url=f"{llm.url}/v1", model="scripted", timeout=30)
+    engine = QAEngine(Settings(data_dir=tmp_path / "data", llm=llm_settings), embed_model=embed_model)
+    engine.library.ingest([DATED])
+    llm.script(cite("Tomas Vell was sworn in", "As of 9 February 2026, Tomas Vell is the mayor of Velmora [{n}]."))
+    a = engine.ask("Who is the mayor of Velmora?")
+    assert a.mode == "generative" and a.unsupported == [], a.unsupported
+    assert a.answer.startswith("As of 9 February 2026, Tomas Vell is the mayor of Velmora.")
+    system, prompt = (m["content"] for m in llm.requests[-1]["messages"][:2])
+    assert "most recently published one comes first" in system and "say when each fact was reported" in system
+    assert re.search(r'Title: [^\n]*Tomas Vell[^\n]*\nDate: [^\n]*2026-02-09', prompt), prompt[:600]
+    # a date the article does not carry is not supported
+    llm.script(cite("Tomas Vell was sworn in", "As of 3 March 2019, Tomas Vell is the mayor of Velmora [{n}]."))
+    b = engine.ask("Who is the mayor of Velmora?")
+    assert [u.text for u in b.unsupported] == ["As of 3 March 2019, Tomas Vell is the mayor of Velmora."]
