@@ -69,10 +69,12 @@ def serving(app: FastAPI, *, ready_timeout_s: float = 120.0) -> Iterator[str]:
 QA = [sys.executable, "-m", "qa.cli"]  # the `qa` command of this interpreter
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    """Seconds `cmd` takes to run to its end (it must succeed)."""
+def timed(cmd: list[str], env: dict[str, str], *, refused: bool = False) -> float:
+    """Seconds `cmd` takes to run to its end (it must succeed; with `refused`, it must exit 1 or 2)."""
     started = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, check=not refused, capture_output=True, text=True)
+    if refused and proc.returncode not in (1, 2):
+        raise AssertionError(f"{cmd} was not refused: exit {proc.returncode}")
     return time.perf_counter() - started
 
 

@@ -7,7 +7,8 @@ Rows: ingest in a cold process (model load included; plain: `VectorStoreIndex.fr
 Chroma with LlamaIndex's HuggingFaceEmbedding); one extractive answer in-process, with the default
 ranker and with the trained answer model (plain: a bare dense `retrieve`, top 5, with our embedder,
 so the ratio is what our pipeline adds); commands that need no model (`qa --help`, `qa docs list`,
-`qa ingest` with nothing new; their own goal is under 1 s); `qa ask` cold, to the printed answer
+`qa docs show`, `qa ingest` with nothing new, and refused ones: `qa ask ""`, a wrong `qa eval` argument;
+their own goal is under 1 s); `qa ask` cold, to the printed answer
 (goal 3 s); 32 HTTP clients against a `qa serve` process, against the same questions answered one
 after another in-process (goal 0.8x, 0 errors). The growth with corpus size is `python -m evals.scale`.
 """
@@ -105,8 +106,13 @@ def main(argv: list[str] | None = None) -> None:
         ours, plain = median_of(args.runs, ours_ingest), median_of(args.runs, plain_ingest)
         rows["ingest, cold process (s)"] = {"ours": ours, "plain": plain, "ratio": ours / plain}
 
-        for name, cmd in (("qa --help", ["--help"]), ("qa docs list", ["docs", "list"]), ("qa ingest, nothing new", ["ingest", str(corpus)])):
+        for name, cmd in (("qa --help", ["--help"]), ("qa docs list", ["docs", "list"]), ("qa ingest, nothing new", ["ingest", str(corpus)]),
+                          ("qa docs show", ["docs", "show", articles[0].id])):  # fmt: skip
             rows[f"{name} (s)"] = {"ours": median_of(args.runs, lambda c=cmd: timed([*QA, *c], env)), "goal": 1.0}
+        # refusals: every argument and input is checked before a model or the index loads
+        for name, cmd in (("qa ask '' (refused)", ["ask", ""]), ("qa eval --benchmark squad3 (refused)", ["eval", "--benchmark", "squad3"]),
+                          ("qa eval --limit 0 (refused)", ["eval", "--benchmark", "squad2", "--limit", "0"])):  # fmt: skip
+            rows[f"{name} (s)"] = {"ours": median_of(args.runs, lambda c=cmd: timed([*QA, *c], env, refused=True)), "goal": 1.0}
         rows["qa ask, cold (s)"] = {"ours": median_of(args.runs, lambda: timed([*QA, "ask", questions[0]], env)), "goal": 3.0}
 
         rows.update(_answers(root, env, questions))

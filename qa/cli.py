@@ -215,9 +215,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 _print_json({"question": q, "error": str(err)})
             sys.stdout.flush()
         return EXIT_USER_ERROR if failed else 0
-    engine = _engine()
-    engine.check_question(args.question)  # refuse bad input before loading the model
-    engine = _loaded(lambda: engine, args.mode)
+    from qa.config import Settings
+    from qa.text import check_question
+
+    check_question(args.question, Settings().max_question_chars)  # refused before anything loads
+    engine = _loaded(_engine, args.mode)
     answer = engine.ask(args.question, top_k=args.top_k, mode=args.mode, verify=args.verify, filters=args.filters)
     _print_json(answer) if args.json else _print_answer(answer)
     return 0
@@ -320,11 +322,13 @@ def _written(path: Path, write: Callable[[Path], None]) -> Path:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from evals import report, runner
+    from evals import benchmarks
     from qa.config import Settings
 
     settings = Settings()
-    _check_eval_args(args, runner.benchmarks.FILES)
+    _check_eval_args(args, benchmarks.FILES)  # before the engine's imports: a bad argument is refused at once
+    from evals import report, runner
+
     thresholds = runner.load_thresholds(args.thresholds)  # a bad file is refused before the run, not after
     how = {"settings": settings, "mode": args.mode, "verify": args.verify}
     if args.benchmark:

@@ -22,7 +22,7 @@ from qa.index.snapshot import Snapshot
 from qa.index.store import StoredArticle, reachable
 from qa.library import Library
 from qa.schemas import Answer, Citation, Delta, Filters, Mode, Scope, SentenceCheck, Turn, Verified, Verify
-from qa.text import check_text, date_label, published_date
+from qa.text import check_question, date_label, published_date
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -118,14 +118,7 @@ class QAEngine:
     # -- questions ---------------------------------------------------------------------------------
     def check_question(self, question: object) -> str:
         """The one check of a question (CLI, API, page): its text, stripped, or BadInput."""
-        if not isinstance(question, str):
-            raise BadInput("the question must be a string")
-        q = question.strip()
-        if not q:
-            raise BadInput("the question is empty")
-        if len(q) > self.settings.max_question_chars:
-            raise BadInput(f"the question is too long ({len(q)} characters; the limit is {self.settings.max_question_chars})")
-        return check_text(q, "question")
+        return check_question(question, self.settings.max_question_chars)
 
     def check_filters(self, filters: Filters, snap: Snapshot | None = None) -> list[StoredArticle]:
         """The articles within `filters`, or BadInput when there are none."""

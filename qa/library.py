@@ -84,7 +84,8 @@ class Library:
 
     def document(self, doc_id: str) -> StoredArticle:
         with self.store.reading():
-            stored = self.snapshot().articles.get(doc_id) or self.store.get(doc_id)
+            # a one-shot lookup (`qa docs show`) reads the record alone, never building the search index
+            stored = (self.snapshot().articles.get(doc_id) if self.index.loaded else None) or self.store.get(doc_id)
         if stored is None:
             raise NotFound(f"no article with id {doc_id!r}")
         return stored

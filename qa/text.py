@@ -300,3 +300,17 @@ def date_label(value: str | None) -> str:
 def period_words(period: str) -> str:
     """What the CLI and the page say when the question's own time chose the articles."""
     return f"searched articles dated {period} (and undated ones), as the question asks"
+
+
+def check_question(question: object, max_chars: int) -> str:
+    """The one check of a question (CLI, API, page), needing nothing loaded: its text, stripped, or BadInput."""
+    from qa.errors import BadInput
+
+    if not isinstance(question, str):
+        raise BadInput("the question must be a string")
+    q = question.strip()
+    if not q:
+        raise BadInput("the question is empty")
+    if len(q) > max_chars:
+        raise BadInput(f"the question is too long ({len(q)} characters; the limit is {max_chars})")
+    return check_text(q, "question")

@@ -211,6 +211,11 @@ class Index:
         assert self._snapshot is not None
         return self._snapshot
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a snapshot has been built (a server, or a question asked)."""
+        return self._snapshot is not None
+
     def articles(self) -> dict[str, StoredArticle]:
         """What is indexed; read straight from the store while no snapshot is loaded, so a one-shot
         listing (`qa docs list`) does not build the BM25 index it will never search."""
