@@ -193,12 +193,15 @@ def _failure(record: dict) -> tuple[str, str, str] | None:
     return kind, f"{expected}; answered {short!r}", details
 
 
-def junit(run: Run, failed: list[str] | None = None, skipped: str | None = None) -> ET.ElementTree:
-    """One <testcase> per question or conversation turn; the run's metrics as <properties>."""
-    cases = [(r, _failure(r)) for r in run.records]
+def junit(run: Run, failed: list[str] | None = None, skipped: str | None = None, *, cases: bool = False) -> ET.ElementTree:
+    """One <testcase> per question or conversation turn, and one for the run's floors; the run's metrics as
+    <properties>. A question's outcome is in its own <properties> and <system-out>; it is a <failure> only
+    with `cases` (`qa eval --junit-cases`): otherwise a dashboard shows red exactly when `qa eval` fails."""
+    outcomes = [(r, _failure(r)) for r in run.records]
     seconds = sum(r["latency_ms"] for r in run.records) / 1000  # time spent answering; indexing is not a test
-    counts = {"tests": str(len(cases)), "failures": str(sum(f is not None for _, f in cases)), "errors": "0",
-              "skipped": "0", "time": f"{seconds:.3f}"}  # fmt: skip
+    failures = sum(f is not None for _, f in outcomes) if cases else 0
+    counts = {"tests": str(len(outcomes) + 1), "failures": str(failures + bool(failed)), "errors": "0",
+              "skipped": str(int(bool(skipped))), "time": f"{seconds:.3f}"}  # fmt: skip
     root = ET.Element("testsuites", {"name": _xml(f"qa eval {run.name}"), **counts})
     suite = ET.SubElement(root, "testsuite", {"name": _xml(run.name), **counts})
     props = ET.SubElement(suite, "properties")
@@ -208,17 +211,26 @@ def junit(run: Run, failed: list[str] | None = None, skipped: str | None = None)
             ET.SubElement(props, "property", {"name": name, "value": _number(value)})
     verdict = "not applied: " + skipped if skipped else ("failed: " + "; ".join(failed) if failed else "all met")
     ET.SubElement(props, "property", {"name": "thresholds", "value": _xml(verdict)})
-    for record, failure in cases:
+    floors = ET.SubElement(suite, "testcase", {"classname": _xml(run.name), "name": "thresholds", "time": "0.000"})
+    if skipped:
+        ET.SubElement(floors, "skipped", {"message": _xml(skipped)})
+    elif failed:
+        ET.SubElement(floors, "failure", {"type": "threshold", "message": _xml("; ".join(failed))}).text = _xml("\n".join(failed))
+    for record, failure in outcomes:
         attrs = {"classname": _xml(run.name), "name": _xml(f"{record['id']}: {record['question']}"),
                  "time": f"{record['latency_ms'] / 1000:.3f}"}  # fmt: skip
         case = ET.SubElement(suite, "testcase", attrs)
-        if failure:
+        outcome = ET.SubElement(case, "properties")
+        ET.SubElement(outcome, "property", {"name": "outcome", "value": failure[0] if failure else "right"})
+        if failure and cases:
             kind, message, details = failure
             ET.SubElement(case, "failure", {"type": kind, "message": _xml(message)}).text = _xml(details)
+        elif failure:
+            ET.SubElement(case, "system-out").text = _xml(f"{failure[1]}\n{failure[2]}")
     ET.indent(root)
     return ET.ElementTree(root)
 
 
-def write_junit(run: Run, path: Path, failed: list[str] | None = None, skipped: str | None = None) -> None:
+def write_junit(run: Run, path: Path, failed: list[str] | None = None, skipped: str | None = None, *, cases: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    junit(run, failed, skipped).write(path, encoding="utf-8", xml_declaration=True)
+    junit(run, failed, skipped, cases=cases).write(path, encoding="utf-8", xml_declaration=True)

@@ -123,14 +123,18 @@ def check_mode(engine: QAEngine, mode: Mode) -> None:
 
 
 def engine_for(
-    name: str, articles: Sequence[Article], settings: Settings | None = None, *, mode: Mode = "extractive", **kwargs
+    name: str, articles: Sequence[Article], settings: Settings | None = None, *, mode: Mode = "extractive",
+    why: str = "", **kwargs,
 ) -> QAEngine:  # fmt: skip
-    """An engine on the collection `name`, holding exactly `articles` (re-runs embed nothing)."""
+    """An engine on the collection `name`, holding exactly `articles` (re-runs embed nothing). `why`: said
+    when articles are to be indexed, after what is said anyway."""
     base = settings or Settings()
     chroma = ChromaSettings(**(base.chroma.model_dump() | {"collection": name}))
     with status(LOADING):  # the answer model, when it is used, loads with the engine
         engine = QAEngine(base.model_copy(update={"chroma": chroma}), **kwargs)
         check_mode(engine, mode)
+    if (held := engine.library.count()) < len(articles):
+        print(f"indexing {plural(len(articles) - held, 'article')} into {name} once; later runs reuse them{why}", file=sys.stderr)
     report = engine.library.add(articles, progress=True)  # a bar on a terminal, else a line now and then
     if report.added or report.updated:
         done = plural(len(report.added) + len(report.updated), "article")
@@ -290,7 +294,8 @@ def run_benchmark(
     settings: Settings | None = None, mode: Mode = "extractive", verify: Verify | None = None, **engine_kwargs,
 ) -> Run:  # fmt: skip
     bench = benchmarks.load(name_or_path, limit=limit, seed=seed, unanswerable=unanswerable)
-    engine = engine_for(f"bench-{bench.name}", bench.articles, settings, mode=mode, **engine_kwargs)
+    why = f" (all of {bench.name}'s articles, whatever --limit: each question is asked among them all)" if limit else ""
+    engine = engine_for(f"bench-{bench.name}", bench.articles, settings, mode=mode, why=why, **engine_kwargs)
     return run(engine, bench.name, benchmark_items(bench), mode=mode, verify=verify, sample=benchmark_sample(bench, seed),
                limit=limit, seed=seed, unanswerable=unanswerable)  # fmt: skip
 

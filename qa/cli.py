@@ -309,6 +309,8 @@ def _check_eval_args(args: argparse.Namespace, benchmark_names) -> None:
         raise BadInput("--distractors applies to the gold suite only")
     if args.verify and args.mode != "generative":
         raise BadInput("--verify applies to --mode generative only")
+    if getattr(args, "junit_cases", False) and not args.junit:
+        raise BadInput("--junit-cases applies with --junit only")
     if args.benchmark and args.benchmark not in benchmark_names and not Path(args.benchmark).is_file():
         raise BadInput(f"no benchmark {args.benchmark!r}: give squad2, rgb or the path of a benchmark file")
 
@@ -340,7 +342,10 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(f"cases written to {_written(args.json, lambda p: report.write_json(result, p))}")
     if args.junit:
-        print(f"JUnit XML written to {_written(args.junit, lambda p: report.write_junit(result, p, verdict.failed, verdict.skipped))}")
+        def junit(path: Path) -> None:
+            report.write_junit(result, path, verdict.failed, verdict.skipped, cases=args.junit_cases)
+
+        print(f"JUnit XML written to {_written(args.junit, junit)}")
     out = args.report or Path(settings.data_dir) / "reports" / f"{result.name}.md"
     command = "qa eval " + " ".join(args.argv)
     _written(out, lambda p: report.write_markdown(result, p, verdict.failed, command=command, skipped=verdict.skipped))
@@ -426,14 +431,17 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("eval", help="score the gold suite or a benchmark; exits 1 below a threshold, 2 when it cannot run")
     s.add_argument("--benchmark", metavar="NAME|PATH", help="squad2, rgb, or a file in either format")
-    s.add_argument("--limit", type=int, default=None, metavar="N", help="answerable questions to sample (default: all)")
+    s.add_argument("--limit", type=int, default=None, metavar="N", help="answerable questions to sample (default: all); every article of the benchmark is indexed, once, and reused")
     s.add_argument("--unanswerable", type=int, default=0, metavar="N", help="squad2: also sample N unanswerable questions")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--gold", type=Path, default=None, metavar="FILE", help="gold suite (default: evals/gold.json)")
     s.add_argument("--distractors", metavar="NAME|PATH", help="gold suite with every article of this benchmark (rgb) indexed beside corpus/")
     s.add_argument("--thresholds", type=Path, default=None, metavar="FILE", help="default: evals/thresholds.toml")
     s.add_argument("--json", type=Path, metavar="FILE", help="also write the metrics and every case")
-    s.add_argument("--junit", type=Path, metavar="FILE.xml", help="also write JUnit XML: a test case per question or turn")
+    s.add_argument("--junit", type=Path, metavar="FILE.xml",
+                   help="also write JUnit XML: a test case for the floors (failed when qa eval fails) and one per question "
+                   "or turn, its outcome in its properties")  # fmt: skip
+    s.add_argument("--junit-cases", action="store_true", help="with --junit: mark each wrong question failed too")
     s.add_argument("--report", type=Path, metavar="FILE.md", help="default: QA_DATA_DIR/reports/<run>.md")
     _add_mode_arguments(s, default="extractive", generative_help="generative: the configured LLM (QA_LLM_*) answers and "
                         "every sentence is verified; the run is named <suite>-generative")  # fmt: skip

@@ -21,7 +21,7 @@ from qa.ingest.parse_cache import ParseCache
 from qa.ingest.pipeline import Ingestor
 from qa.ingest.pipeline import prune as prune_missing
 from qa.ingest.readers import BadId, Skipped, article_from_fields, parse_bytes, read_paths, slugify
-from qa.schemas import Article, ArticleInfo, IngestReport, Parsed
+from qa.schemas import UPLOADED, Article, ArticleInfo, IngestReport, Parsed
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
@@ -104,7 +104,8 @@ class Library:
     # -- uploads -----------------------------------------------------------------------------------
     def parse_upload(self, name: str, data: bytes) -> Parsed:
         """An uploaded file's articles, read as `qa ingest` reads that format."""
-        return parse_bytes(data, name=name or "upload.txt", source="api", max_bytes=self.settings.ingest.max_file_bytes)
+        name = Path(name.replace("\\", "/")).name if name else "upload.txt"  # a browser may send a path
+        return parse_bytes(data, name=name, source=UPLOADED + name, max_bytes=self.settings.ingest.max_file_bytes)
 
     def new_article(self, *, title: str, text: str, doc_id: str | None = None, url: str | None = None,
                     published: str | None = None, author: str | None = None) -> Article:  # fmt: skip

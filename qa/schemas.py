@@ -25,11 +25,20 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:32]
 
 
+UPLOADED = "uploaded/"  # an uploaded file's source is this and its name: the name shows, and it is no local path
+
+
+def uploaded(source: str) -> bool:
+    """Sent through the API: an uploaded file, or text pasted (`api`, as before files kept their names)."""
+    return source == "api" or source.startswith(UPLOADED)
+
+
 class Article(BaseModel):
     id: str = Field(description="Stable id, from the file name or the jsonl `id`.")
     title: str
     text: str = Field(description="The article body as indexed; citation offsets point into it.")
-    source: str = Field(description="Where it came from: a file path, a link (its canonical URL), or `api`.")
+    source: str = Field(description="Where it came from: a file path, a link (its canonical URL), `uploaded/<file name>` "
+                        "for an uploaded file, or `api` for pasted text.")
     url: str | None = None
     published: str | None = None
     author: str | None = None

@@ -260,20 +260,33 @@ JUNIT_CASES = [
 
 def test_junit_has_a_case_per_question_with_what_was_expected_and_said(in_repo, embed_model, capsys):
     path = write(Path("junit-gold.json"), json.dumps({"cases": JUNIT_CASES}))
-    code = main(["eval", "--gold", str(path), "--junit", "out/junit.xml", "--json", "out/cases.json"])
+    code = main(["eval", "--gold", str(path), "--junit", "out/junit.xml", "--junit-cases", "--json", "out/cases.json"])
     captured = capsys.readouterr()
     assert code == 0 and "JUnit XML written to out/junit.xml" in captured.out
     assert "\r" not in captured.err and "loading" not in captured.err  # stderr is no terminal here: no bar
     root = ET.parse("out/junit.xml").getroot()
     suite = root.find("testsuite")
     payload = json.loads(Path("out/cases.json").read_text())
-    testcases = suite.findall("testcase")
+    floors, *testcases = suite.findall("testcase")
+    assert floors.get("name") == "thresholds" and floors.find("skipped") is not None  # set for another sample
     assert [t.get("name") for t in testcases] == [f"{c['id']}: {c['question']}" for c in payload["cases"]]
     assert testcases[1].get("name") == 'wrong<&>: Who leads ISIS-K? "<b>&amp;</b>"'  # escaped in the file, intact when read
-    assert {t.get("classname") for t in testcases} == {"gold"} and suite.get("tests") == "6" == root.get("tests")
+    assert {t.get("classname") for t in testcases} == {"gold"} and suite.get("tests") == "7" == root.get("tests")
     failures = {t.get("name").split(":")[0]: t.find("failure") for t in testcases if t.find("failure") is not None}
     wrong = [c["id"] for c in payload["cases"] if not (c["correct"] if c["gold_answers"] else c["abstained"])]
     assert sorted(failures) == sorted(wrong) and suite.get("failures") == str(len(wrong))
+    outcomes = {t.get("name").split(":")[0]: t.find("properties/property[@name='outcome']").get("value") for t in testcases}
+    assert outcomes["leader"] == "right" and outcomes["should-abstain"] == "answered_unanswerable"
+    # without --junit-cases a wrong question is told in its properties and output, and only the floors can fail
+    assert main(["eval", "--gold", str(path), "--junit", "out/plain.xml"]) == 0
+    plain = ET.parse("out/plain.xml").getroot().find("testsuite")
+    assert plain.get("failures") == "0" and not plain.findall(".//failure")
+    told = {t.get("name").split(":")[0]: t.findtext("system-out") for t in plain.findall("testcase")}
+    assert told["should-abstain"].startswith("expected an abstention") and told["leader"] is None
+    own = write(Path("own.toml"), '[gold.sample]\nfile = "junit-gold.json"\n\n[gold.min]\nanswer_accuracy = 1.01\n')
+    assert main(["eval", "--gold", str(path), "--junit", "out/red.xml", "--thresholds", str(own)]) == 1
+    red = ET.parse("out/red.xml").getroot().find("testsuite")
+    assert red.get("failures") == "1" and "below the floor 1.01" in red.find("testcase[@name='thresholds']/failure").get("message")
     assert {"wrong<&>", "should-abstain"} <= set(failures) and not {"leader", "cake"} & set(failures)
     said = next(c["answer"] for c in payload["cases"] if c["id"] == "wrong<&>")
     assert failures["wrong<&>"].get("type") == ("false_abstention" if said == "The articles don't say." else "wrong_answer")
@@ -292,9 +305,11 @@ def test_junit_is_well_formed_whatever_the_text():
     record = {"id": "x", "question": "Is \x01 a control?", "gold_answers": ["a]]>b"], "gold_docs": ["d"],
               "answer": "No \x0b<script>]]></script>", "abstained": False, "correct": False, "citations": [], "latency_ms": 1.0}  # fmt: skip
     run = runner.Run("gold", [], [record], summarize([]))
-    root = ET.fromstring(ET.tostring(report.junit(run).getroot()))  # a parser refuses raw control characters
-    case = root.find("testsuite/testcase")
+    root = ET.fromstring(ET.tostring(report.junit(run, cases=True).getroot()))  # a parser refuses raw control characters
+    case = root.findall("testsuite/testcase")[1]
     assert case.get("name") == "x: Is \\x01 a control?" and "No \\x0b<script>]]></script>" in case.find("failure").text
+    plain = ET.fromstring(ET.tostring(report.junit(run).getroot())).findall("testsuite/testcase")[1]
+    assert "No \\x0b<script>]]></script>" in plain.findtext("system-out")
 
 
 # -- generative mode -------------------------------------------------------------------------------

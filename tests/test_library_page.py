@@ -98,6 +98,7 @@ def test_add_by_pasting_ask_about_it_then_delete_it(lib: TestClient):
     doc = "harbor-bridge-reopens-after-eight-months-of-repairs"
     confirm = lib.get(f"/library/{doc}/delete")  # a link only asks; it deletes nothing
     assert confirm.status_code == 200 and "Delete “Harbor Bridge reopens after eight months of repairs”?" in _text(confirm.text)
+    assert "Its 3 sentences leave the index" in _text(confirm.text)
     assert lib.get(f"/api/documents/{doc}").status_code == 200
     assert f'<form method="post" action="/library/{doc}/delete"' in confirm.text
 
@@ -274,3 +275,9 @@ def test_errors_are_plain_sentences_never_class_names():
     assert plain_error(401, key_sent=True) == "That API key was not accepted. Check it and try again."
     assert plain_error(413, "file is too large", what="file", limit=5_000_000) == "That file is too large (the limit is 5 MB)."
     assert plain_error(404, "no article with id 'x'", what="article") == "That article is no longer in the library."
+
+
+def test_a_one_sentence_article_is_named_in_the_singular(lib: TestClient):
+    added = lib.post("/library", data={"title": "Tide tables", "text": "The tide tables for May are out."}, follow_redirects=False)
+    doc = added.headers["location"].split("added=")[1]
+    assert "Its one sentence leaves the index" in _text(lib.get(f"/library/{doc}/delete").text)

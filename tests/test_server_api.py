@@ -248,6 +248,13 @@ def test_documents_can_be_added_listed_asked_about_and_deleted(own_client: TestC
     up = c.post("/api/documents", files={"file": ("harbour.md", md.encode(), "text/markdown")})
     assert up.status_code == 201 and up.json()["documents"][0]["title"] == "Harbour reopens"
     assert {d["id"] for d in c.get("/api/documents").json()} == {"volcano-erupts-near-dunmore", "harbour"}
+    # an uploaded file keeps its name as its source: in the list, the citations and the page
+    assert up.json()["documents"][0]["source"] == "uploaded/harbour.md"
+    cited = c.post("/api/ask", json={"question": "When did the harbour at Port Ellis reopen?"}).json()["citations"]
+    assert cited[0]["doc_id"] == "harbour" and cited[0]["source"] == "uploaded/harbour.md"
+    assert "harbour.md" in c.get("/library").text
+    pasted = next(d for d in c.get("/api/documents").json() if d["id"] == "volcano-erupts-near-dunmore")
+    assert pasted["source"] == "api"  # pasted text has no file name
 
     assert c.delete("/api/documents/volcano-erupts-near-dunmore").json() == {"deleted": "volcano-erupts-near-dunmore"}
     assert c.get("/api/documents/volcano-erupts-near-dunmore").status_code == 404

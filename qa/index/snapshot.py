@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from qa import text as text_module
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.store import Store, StoredArticle
+from qa.schemas import uploaded
 from qa.text import published_date, terms
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class Snapshot:
 
 def source_names(a: "Article") -> set[str]:
     """What a user may call an article's source: its path or file name, its site's name or host, its feed."""
-    names = {a.source, a.site or "", a.feed or "", "uploaded" if a.source == "api" else ""}
+    names = {a.source, a.site or "", a.feed or "", "uploaded" if uploaded(a.source) else ""}
     if "://" not in a.source:
         names.add(a.source.replace("\\", "/").rsplit("/", 1)[-1])
     if a.url:

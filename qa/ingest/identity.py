@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from qa.index.store import StoredArticle
-from qa.schemas import FIELD_LIMITS, Article
+from qa.schemas import FIELD_LIMITS, Article, uploaded
 
 EDIT_SHARE = 0.5  # of the shorter text's word triples found in the other: measured, an edit keeps > 0.8
 _WORD = re.compile(r"\w+")
@@ -35,8 +35,9 @@ def is_edit(old: str, new: str) -> bool:
 
 
 def file_of(source: str) -> Path | None:
-    """The file an article was read from; None for one sent through the API or added by its link."""
-    return Path(source).resolve() if source != "api" and "://" not in source else None
+    """The file an article was read from; None for one sent through the API (uploaded or pasted) or added by
+    its link."""
+    return Path(source).resolve() if not uploaded(source) and "://" not in source else None
 
 
 def _same_file(a: Article, b: Article) -> bool:
