@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch is pinned to the CPU build this machine carries; anything else pulls GBs of CUDA
+	# torch is pinned and installed first: pip takes a CPU-only 2.13.0 (2.13.0+cpu) where its configuration offers one
+	# (find-links, an extra index); PyPI's own Linux build of torch pulls GBs of CUDA packages
 	$(PY) -m pip install --quiet "torch==2.13.0"
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from qa.answer.model import MAX_LENGTH, MODEL_DIR, ONNX_FILE, WEIGHTS_FILE, WORD_EMBEDDINGS, Candidate, encode, load_state
-from qa.backends import sha256
+from qa.models.files import sha256
 
 CHECK = [  # pairs whose logits the export must keep
     ("Who leads the group?", Candidate("The group is led by Sanaullah Ghafari, its leader since 2020.", "Profile of the group", "")),
@@ -32,7 +32,7 @@ def torch_model(path: Path):
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from qa.backends import model_path
+    from qa.models.files import model_path
 
     config = BertConfig.from_pretrained(str(path), local_files_only=True)
     model = BertForSequenceClassification(config)

@@ -19,8 +19,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from qa.backends import sha256
-from qa.embedding import EMBEDDER_DIR, MAX_TOKENS, ONNX_FILE
+from qa.models.files import sha256
+from qa.models.embedding import EMBEDDER_DIR, MAX_TOKENS, ONNX_FILE
 
 SMALL = 1024  # initializers below this many values stay float32: biases and norms, where halving saves nothing
 
@@ -35,7 +35,8 @@ def export(out: Path, *, int8: bool = False) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModel, AutoTokenizer
 
-    from qa.backends import embedding_model, model_path
+    from qa.backends import embedding_model
+    from qa.models.files import model_path
     from qa.config import EmbeddingSettings
     from qa.text import layout
 
@@ -84,7 +85,7 @@ def export(out: Path, *, int8: bool = False) -> dict:
     (out / "export.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
     # How far int8 moves the vectors, on every sentence of corpus/ (the torch model is the reference).
-    from qa.embedding import OnnxEmbedding
+    from qa.models.embedding import OnnxEmbedding
 
     texts = []
     for path in sorted(CORPUS.glob("*.txt")):

@@ -39,7 +39,7 @@ PLAIN_INGEST = textwrap.dedent(
     from llama_index.core import Document, StorageContext, VectorStoreIndex
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
-    from qa.backends import model_path
+    from qa.models.files import model_path
 
     docs = [Document(text=d["text"], metadata={"title": d["title"]}) for d in json.load(open(sys.argv[1]))]
     embed = HuggingFaceEmbedding(model_name=model_path("bundled"), device="cpu")

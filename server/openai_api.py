@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from qa.config import Settings
-from qa.embedding import count_tokens
+from qa.models.embedding import count_tokens
 from qa.engine import QAEngine
 from qa.schemas import Turn
 from qa.text import check_text

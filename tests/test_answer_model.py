@@ -14,7 +14,7 @@ import pytest
 from qa import backends
 from qa.answer.abstention import FEATURES, FILE
 from qa.answer.model import MODEL_DIR, ONNX_FILE, WEIGHTS_FILE, Candidate
-from qa.backends import sha256
+from qa.models.files import sha256
 from qa.config import AnswerSettings
 
 TITLE = "Who are ISIS-K? Offshoot terror group threatening to attack in Afghanistan"

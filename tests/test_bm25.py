@@ -15,7 +15,8 @@ from qa.config import Settings
 from qa.index import bm25 as bm25_module
 from qa.index.bm25 import BM25
 from qa.index.cache import TextCache
-from qa.index.snapshot import Frequencies, chunk_node
+from qa.index.passages import chunk_node
+from qa.index.snapshot import Frequencies
 from qa.index.store import StoredArticle
 from qa.text import layout, terms
 

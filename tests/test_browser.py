@@ -360,7 +360,7 @@ def test_upload_files_by_choosing_and_dropping(page: Page, tmp_path, embed_model
         status = page.locator("#library-status")
         expect(status).to_have_text("Added “Ferry timetable changes”: 1 passage, 1 sentence.", timeout=60_000)
         assert "status-line busy|Indexing “ferry.md”…" in page.evaluate("() => window.__statuses")
-        expect(page.locator("#library-list .doc.fresh .doc-meta")).to_have_text("2024-06-01 · uploaded · 1 passage, 1 sentence")
+        expect(page.locator("#library-list .doc.fresh .doc-meta")).to_have_text("2024-06-01 · ferry.md · 1 passage, 1 sentence")
         expect(page.locator("#corpus")).to_have_text("Answers only from 1 article (1 passage), each sentence quoted and cited.")
         expect(page.locator("#empty-hint")).to_have_text("Ask something the articles might answer. Follow-ups use the conversation.")
 

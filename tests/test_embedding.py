@@ -12,7 +12,7 @@ import pytest
 
 from qa import backends
 from qa.config import EmbeddingSettings
-from qa.embedding import EMBEDDER_DIR, ONNX_FILE, OnnxEmbedding
+from qa.models.embedding import EMBEDDER_DIR, ONNX_FILE, OnnxEmbedding
 from qa.errors import BackendUnavailable
 from qa.text import layout
 from tests.support.helpers import CORPUS, damaged_copy

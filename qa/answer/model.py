@@ -66,7 +66,7 @@ class AnswerModel:
         from safetensors import safe_open
         from tokenizers import Tokenizer
 
-        from qa.backends import model_path, onnx_session
+        from qa.models.files import model_path, onnx_session
 
         self.path = Path(path)
         self.check()
@@ -86,7 +86,7 @@ class AnswerModel:
 
     def check(self) -> None:
         """The weights are the ones their training recorded: a truncated or swapped file is refused."""
-        from qa.backends import verify_checksum
+        from qa.models.files import verify_checksum
 
         verify_checksum(self.path / ONNX_FILE, self.path / "training.json", "onnx_sha256")
 

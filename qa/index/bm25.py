@@ -25,9 +25,8 @@ import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from qa.index import snapshot
+from qa.index import passages
 from qa.index.cache import PerText, TextCache, code_tag, text_key
-from qa.index.snapshot import chunk_node
 from qa.index.store import StoredArticle
 
 K1, B = 1.5, 0.75  # bm25s's defaults, which BM25Retriever keeps
@@ -68,7 +67,7 @@ class Postings:
         """Every chunk node's text as BM25Retriever reads it (title included), tokenized in one call."""
         if not texts:
             return []
-        nodes = [chunk_node(s, k) for s in texts for k in range(len(s.layout.chunks))]
+        nodes = [passages.chunk_node(s, k) for s in texts for k in range(len(s.layout.chunks))]
         docs = iter(tokenize([n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]))
         return [cls._of(s, [next(docs) for _ in s.layout.chunks]) for s in texts]
 
@@ -107,8 +106,8 @@ class BM25(BaseRetriever):
     def __init__(self, *, cache: TextCache | None = None, similarity_top_k: int = 10) -> None:
         super().__init__()
         self.similarity_top_k = similarity_top_k
-        # postings depend on the tokenizer and on the chunk nodes' text (snapshot.chunk_node)
-        tag = code_tag(version("bm25s"), version("PyStemmer"), Path(__file__), Path(snapshot.__file__))
+        # postings depend on the tokenizer and on the chunk nodes' text (passages.chunk_node)
+        tag = code_tag(version("bm25s"), version("PyStemmer"), Path(__file__), Path(passages.__file__))
         self._per_text = PerText(cache, "bm25", tag, build=Postings.of, load=Postings.from_parts)
         self._lock = threading.Lock()
         self._texts: dict[str, Postings] = {}  # by content hash
@@ -213,4 +212,4 @@ class BM25(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         hits = self.top(query_bundle.query_str, self.similarity_top_k)
-        return [NodeWithScore(node=chunk_node(stored, c), score=s) for stored, c, s in hits]
+        return [NodeWithScore(node=passages.chunk_node(stored, c), score=s) for stored, c, s in hits]

@@ -1,4 +1,5 @@
-"""What retrieval hands the answerers: our own passage objects, not LlamaIndex nodes."""
+"""What retrieval hands the answerers: our own passage objects, not LlamaIndex nodes; and a stored chunk as
+the LlamaIndex node both retrievers speak in."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from qa.schemas import Citation
 
 if TYPE_CHECKING:
     import numpy as np
+    from llama_index.core.schema import TextNode
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,23 @@ class Passage:
             quote=mask(a.text, spans, start, end), start=start, end=end, passage=mask(a.text, spans, p_start, p_end),
             passage_start=p_start, passage_end=p_end, score=round(score, 4),
         )  # fmt: skip
+
+
+def chunk_id(content_hash: str, k: int) -> str:
+    return f"{content_hash}:c{k}"
+
+
+def chunk_node(stored: StoredArticle, k: int) -> "TextNode":
+    from llama_index.core.schema import TextNode
+
+    start, end = stored.chunk(k)
+    return TextNode(
+        id_=chunk_id(stored.hash, k),
+        text=stored.article.text[start:end],
+        start_char_idx=start,
+        end_char_idx=end,
+        metadata={"title": stored.article.title, "doc_id": stored.id, "hash": stored.hash, "chunk": k},
+        # the title helps both retrievers; ids and numbers are noise
+        excluded_embed_metadata_keys=["doc_id", "hash", "chunk"],
+        excluded_llm_metadata_keys=["doc_id", "hash", "chunk"],
+    )

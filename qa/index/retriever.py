@@ -15,8 +15,8 @@ import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from qa.index.passages import Passage
-from qa.index.snapshot import Snapshot, chunk_node
+from qa.index.passages import Passage, chunk_node
+from qa.index.snapshot import Snapshot
 from qa.index.store import parse_sentence_id, sentence_id
 
 if TYPE_CHECKING:

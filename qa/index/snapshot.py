@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Mapping
 from urllib.parse import urlsplit
 
-from qa import text as text_module
+from qa.text import words as text_words
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.store import Store, StoredArticle
 from qa.schemas import uploaded
@@ -27,29 +27,7 @@ from qa.text import published_date, terms
 
 if TYPE_CHECKING:
     from qa.schemas import Article, Filters
-    from llama_index.core.schema import TextNode
-
     from qa.index.bm25 import BM25
-
-
-def chunk_id(content_hash: str, k: int) -> str:
-    return f"{content_hash}:c{k}"
-
-
-def chunk_node(stored: StoredArticle, k: int) -> "TextNode":
-    from llama_index.core.schema import TextNode
-
-    start, end = stored.chunk(k)
-    return TextNode(
-        id_=chunk_id(stored.hash, k),
-        text=stored.article.text[start:end],
-        start_char_idx=start,
-        end_char_idx=end,
-        metadata={"title": stored.article.title, "doc_id": stored.id, "hash": stored.hash, "chunk": k},
-        # the title helps both retrievers; ids and numbers are noise
-        excluded_embed_metadata_keys=["doc_id", "hash", "chunk"],
-        excluded_llm_metadata_keys=["doc_id", "hash", "chunk"],
-    )
 
 
 def fingerprint(articles: list[StoredArticle]) -> str:
@@ -165,7 +143,7 @@ class Frequencies:
         self.lower: Counter[str] = Counter()  # word -> texts writing it in lower case
         self.n_chunks = 0
         # what is counted: qa.text.terms and _LOWER_WORD
-        self._per_text = PerText(cache, "counts", code_tag(Path(__file__), Path(text_module.__file__)),
+        self._per_text = PerText(cache, "counts", code_tag(Path(__file__), Path(text_words.__file__)),
                                  build=_Counted.of, load=_Counted.from_parts)  # fmt: skip
 
     def sync(self, texts: Mapping[str, StoredArticle]) -> None:

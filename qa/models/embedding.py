@@ -15,7 +15,7 @@ from typing import Any, Sequence
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import PrivateAttr
 
-EMBEDDER_DIR = Path(__file__).resolve().parent / "weights" / "embedder"
+EMBEDDER_DIR = Path(__file__).resolve().parents[1] / "weights" / "embedder"
 ONNX_FILE = "model.onnx"
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's own limit (sentence-transformers' max_seq_length)
 
@@ -70,7 +70,7 @@ class OnnxEmbedding(BaseEmbedding):
         super().__init__(model_name=f"{path.name}/{ONNX_FILE}", embed_batch_size=batch_size, **kwargs)
         from tokenizers import Tokenizer
 
-        from qa.backends import onnx_session, verify_checksum
+        from qa.models.files import onnx_session, verify_checksum
 
         verify_checksum(path / ONNX_FILE, path / "export.json", "onnx_sha256")
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
