@@ -13,7 +13,7 @@ from pathlib import Path
 
 from evals.files import read_text
 from qa.errors import BadInput
-from qa.ingest.readers import article_from_fields, slugify
+from qa.ingest.fields import article_from_fields, slugify
 from qa.schemas import Article
 
 VENDORED_DIR = Path(__file__).resolve().parent / "data"

@@ -23,7 +23,7 @@ from evals.runner import benchmark_items, engine_for, run
 from evals.train_answer_model import TRAIN_FILE, _anchors, alter, split
 from qa.answer.model import MODEL_DIR
 from qa.config import AnswerSettings, Settings
-from qa.ingest.readers import article_from_fields, slugify
+from qa.ingest.fields import article_from_fields, slugify
 from qa.text import sentence_spans
 
 

@@ -38,7 +38,7 @@ from evals import benchmarks
 from evals.metrics import contains_answer, normalize
 from qa.config import AnswerSettings, EmbeddingSettings, LLMSettings
 from qa.errors import BadInput
-from qa.ingest.readers import article_from_fields, slugify
+from qa.ingest.fields import article_from_fields, slugify
 from qa.text import sentence_spans, terms
 
 REPORT = Path(__file__).resolve().parent / "reports" / "verify_calibration.md"

@@ -36,7 +36,7 @@ from qa.answer.model import MODEL_DIR
 from qa.answer.question_types import STRICT, expected_type
 from qa.config import AnswerSettings, Settings
 from qa.engine import RANK_DEPTH
-from qa.ingest.readers import article_from_fields, slugify
+from qa.ingest.fields import article_from_fields, slugify
 from qa.text import sentence_spans
 
 

@@ -20,7 +20,8 @@ from qa.ingest.links import fetch_article
 from qa.ingest.parse_cache import ParseCache
 from qa.ingest.pipeline import Ingestor
 from qa.ingest.pipeline import prune as prune_missing
-from qa.ingest.readers import BadId, Skipped, article_from_fields, parse_bytes, read_paths, slugify
+from qa.ingest.fields import BadId, article_from_fields, slugify
+from qa.ingest.readers import Skipped, parse_bytes, read_paths
 from qa.schemas import UPLOADED, Article, ArticleInfo, IngestReport, Parsed
 
 if TYPE_CHECKING:

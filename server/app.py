@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from qa.config import ServerSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BackendUnavailable
-from server import api, deps, errors, feeds, openai_api, pages, security
+from server import api, deps, errors, feeds, library_pages, openai_api, pages, security
 from server.limits import BodyLimit
 from server.methods import Methods
 from server.runtime import Runtime
@@ -125,4 +125,5 @@ def create_app(settings: Settings | None = None, *, engine: QAEngine | None = No
     app.include_router(feeds.router)
     app.include_router(openai_api.router)
     app.include_router(pages.router)
+    app.include_router(library_pages.router)
     return app

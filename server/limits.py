@@ -3,7 +3,7 @@ JSON bodies nested too deeply before they are parsed: json.loads recurses once p
 
 A browser's form post to a page (not to the JSON APIs under /api and /v1) is refused by the page
 itself, in its own words: its body is counted as it is read, and the page's form reader
-(server/pages.py) turns `BodyTooLarge` into the page's sentence. A page that never reads the body
+(server/forms.py) turns `BodyTooLarge` into the page's sentence. A page that never reads the body
 answers as it would anyway."""
 
 from __future__ import annotations

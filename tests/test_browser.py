@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from evals.live import CHROMIUM_FLAGS, serving
 from qa.config import ChromaSettings, IngestSettings, ServerSettings, Settings
 from qa.engine import QAEngine
-from qa.ingest.readers import article_from_fields
+from qa.ingest.fields import article_from_fields
 from server import create_app
 from tests.support.articles import HOSTILE
 from tests.support.helpers import CORPUS, chroma_run

@@ -6,14 +6,9 @@ import pytest
 
 from qa.errors import BadInput
 from qa.ingest.cleaning import clean_text
-from qa.ingest.readers import (
-    SUPPORTED_SUFFIXES,
-    article_from_fields,
-    parse_text,
-    read_file,
-    read_paths,
-    slugify,
-)
+from qa.ingest.fields import article_from_fields, slugify
+from qa.ingest.formats import parse_text
+from qa.ingest.readers import SUPPORTED_SUFFIXES, read_file, read_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "corpus" / "isis-k-explainer.txt"

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from qa.config import IngestSettings, ServerSettings, Settings
 from qa.engine import QAEngine
 from server import create_app
-from server.pages import plain_error, plural, sentence, size_text
+from server.wording import plain_error, plural, sentence, size_text
 from tests.support.helpers import CORPUS, started
 
 BRIDGE = {

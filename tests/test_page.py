@@ -9,7 +9,8 @@ from fastapi.testclient import TestClient
 
 from qa.engine import QAEngine
 from server import create_app
-from server.pages import safe_url, segments
+from server.pages import segments
+from server.wording import safe_url
 from tests.support.articles import HOSTILE
 from tests.support.helpers import started
 

@@ -9,6 +9,7 @@ import logging
 import re
 
 from qa.errors import BadInput, NotText, TooLarge
+from qa.ingest.fields import squash
 from qa.schemas import FIELD_LIMITS
 
 _HYPHEN_END = re.compile(r"(\w)[-\u00ad]$")
@@ -48,7 +49,7 @@ def pdf_fields(data: bytes) -> dict:
     if title is None:
         first = next(line for page in pages for line in _lines(page) if line)
         title = _tidy(first, "title") or ""  # too long for a title: the file's name is the title
-    if _squash(paragraphs[0]) == title and len(paragraphs) > 1:
+    if squash(paragraphs[0]) == title and len(paragraphs) > 1:
         paragraphs = paragraphs[1:]  # a heading on its own line, or the title repeated on the first page
     return {"title": title, "text": "\n\n".join(paragraphs), "author": _tidy(author, "author")}
 
@@ -123,7 +124,7 @@ def docx_fields(data: bytes) -> dict:
         title = _tidy(blocks[k][1], "title") if k is not None else None
         if title and len(blocks) > 1:
             blocks.pop(k)  # the title is not also the first line of the text
-    elif _squash(blocks[0][1]) == title and len(blocks) > 1:
+    elif squash(blocks[0][1]) == title and len(blocks) > 1:
         blocks.pop(0)  # the title repeated as the first paragraph
     author = None if author in _JUNK_AUTHOR else _tidy(author, "author")
     return {"title": title or "", "text": "\n\n".join(text for _, text in blocks), "author": author}
@@ -131,14 +132,10 @@ def docx_fields(data: bytes) -> dict:
 
 def _tidy(value: object, field: str) -> str | None:
     """A title or author worth keeping: not blank, not a file name a writer put there, within its limit."""
-    text = _squash(str(value)) if value else ""
+    text = squash(str(value)) if value else ""
     if not text or len(text) > FIELD_LIMITS[field] or (field == "title" and _JUNK_TITLE.search(text)):
         return None
     return text
-
-
-def _squash(s: str) -> str:
-    return " ".join(s.split())
 
 
 def _first_line(exc: Exception) -> str:

@@ -10,7 +10,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from qa.config import Settings
 from qa.errors import BadInput, NotAnArticle, NotText
 from qa.ingest.fetch import Fetched, HostPacer, check_link, fetch
-from qa.ingest.readers import article_from_fields, extract_html, parse_bytes, slugify, without_headline
+from qa.ingest.fields import article_from_fields, slugify
+from qa.ingest.formats import extract_html, without_headline
+from qa.ingest.readers import parse_bytes
 from qa.schemas import FIELD_LIMITS, Article
 
 MIN_WORDS = 40  # below this a page's "main text" is a stub: a paywall teaser, a login form, a cookie notice

@@ -19,7 +19,7 @@ from pathlib import Path
 from qa.schemas import Article, Parsed, SkippedLine
 
 log = logging.getLogger(__name__)
-_CODE = ("ingest/readers.py", "ingest/cleaning.py", "text/sentences.py", "text/checks.py", "schemas.py")  # what decides a parse
+_CODE = ("ingest/readers.py", "ingest/formats.py", "ingest/fields.py", "ingest/cleaning.py", "text/sentences.py", "text/checks.py", "schemas.py")  # what decides a parse
 
 
 @lru_cache(maxsize=1)
