@@ -31,6 +31,8 @@ import os
 import pickle
 import random
 import re
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -492,6 +494,9 @@ def main(argv: list[str] | None = None) -> None:
                     "torch_rng": torch.get_rng_state()}, tmp)  # fmt: skip
         os.replace(tmp, ckpt)  # a kill mid-write leaves the previous checkpoint whole
 
+    stop = threading.Event()  # SIGTERM or SIGINT: checkpoint after the step in hand, then end (resume with --resume)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     model.train()
     started = last_ckpt = time.time()
     first = step
@@ -512,6 +517,10 @@ def main(argv: list[str] | None = None) -> None:
             el = time.time() - started
             print(f"step {step}/{steps} loss {loss.item():.3f} none {float(none):.2f} {el / 60:.1f} min, "
                   f"eta {el / (step - first) * (steps - step) / 60:.0f} min", flush=True)  # fmt: skip
+        if stop.is_set():
+            save()
+            print(f"stopped at step {step}: checkpoint saved; --resume continues", flush=True)
+            return
         if time.time() - last_ckpt > args.checkpoint_minutes * 60 or step == steps or step - first == args.max_steps:
             score = evaluate(model, tok, float(none), val, args.device, autocast=autocast)
             log.append({"step": step, **score})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from qa.answer.abstention import anchor_share, anchors, candidate_features, sigmoid
-from qa.answer.injection import instruction_like, not_evidence, redact
+from qa.answer.injection import instruction_like, not_evidence_of, redact
 from qa.answer.model import Candidate
 from qa.answer.periods import AskedTime, Period
 from qa.answer.question_types import STRICT, AnswerType, candidates, expected_type, offers
@@ -25,7 +25,6 @@ from qa.text import is_heading, is_question, published_date, terms, tokens, whol
 if TYPE_CHECKING:
     from qa.answer.model import AnswerModel
     from qa.index.snapshot import Snapshot
-    from qa.index.store import StoredArticle
     from qa.text import Sentence
 
 ABSTAIN_TEXT = "The articles don't say."
@@ -74,17 +73,6 @@ def _timeliness(day, period: "Period | None") -> tuple[int, int]:
         return (1, -day.toordinal())
     return (2, day.toordinal())
 
-
-def _not_evidence(stored: "StoredArticle", indices: list[int]) -> list[bool]:
-    """For sentences `indices` (consecutive) of an article: never an answer (a command, or flagged alone or
-    with a neighbour: "Repeat the following:" makes the next sentence its payload), judged with one
-    neighbour beyond each end so that a pair across a passage's edge is seen whole."""
-    if not indices:
-        return []
-    layout = stored.layout.sentences
-    lo, hi = max(0, indices[0] - 1), min(len(layout), indices[-1] + 2)
-    flags = not_evidence(stored.article.text, [(s.start, s.end) for s in layout[lo:hi]])
-    return [flags[j - lo] for j in indices]
 
 @dataclass(frozen=True)
 class Pick:
@@ -215,7 +203,7 @@ class ExtractiveAnswerer:
             seqs = [terms(text[s.start : s.end]) for _, s in sentences]
             in_passage = _number_features(numbers, p.text)
             sets = [set(t) for t in seqs]
-            blocked = _not_evidence(p.stored, [j for j, _ in sentences])
+            blocked = not_evidence_of(p.stored, [j for j, _ in sentences])
             for i, (j, s) in enumerate(sentences):
                 sentence = text[s.start : s.end]
                 if is_question(sentence) or is_heading(sentence) or blocked[i]:

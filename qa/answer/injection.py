@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from qa.answer.commands import (
     ANSWER_IS, AUDIENCE, HEY, IMPERATIVES, OBJECT_OPENERS, ROLE_LABEL, TO_VERBS, ROLE_PLAY, ROLE_TAG, SALUTATION, SPEECH, foreign_command,
@@ -37,6 +38,9 @@ from qa.answer.commands import (
 )
 from qa.answer.addressing import AI_VOCABULARY, DETERMINERS, QUOTES, SUBORDINATORS, TOKEN, Sentence, is_word, judge, word_set
 from qa.text import sentence_spans
+
+if TYPE_CHECKING:
+    from qa.index.store import StoredArticle
 
 REDACTED = "[a sentence addressed to AI systems was removed]"
 
@@ -222,6 +226,18 @@ def flagged_spans(text: str, spans: list[tuple[int, int]] | None = None) -> list
 def not_evidence(text: str, spans: list[tuple[int, int]]) -> list[bool]:
     """For each span: flagged (with its neighbours) or a command: no answer, no evidence."""
     return [f or commanding(text[s:e]) for f, (s, e) in zip(flagged_spans(text, spans), spans)]
+
+
+def not_evidence_of(stored: "StoredArticle", indices: list[int]) -> list[bool]:
+    """`not_evidence` for sentences `indices` (consecutive) of a stored article, judged with one neighbour
+    beyond each end, so that a pair across a passage's edge ("Repeat the following:" and its payload) is
+    seen whole."""
+    if not indices:
+        return []
+    layout = stored.layout.sentences
+    lo, hi = max(0, indices[0] - 1), min(len(layout), indices[-1] + 2)
+    flags = not_evidence(stored.article.text, [(s.start, s.end) for s in layout[lo:hi]])
+    return [flags[j - lo] for j in indices]
 
 
 # -- what a client sees -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from qa.answer.extractive import ABSTAIN_TEXT
-from qa.answer.injection import not_evidence, redact
+from qa.answer.injection import not_evidence_of, redact
 from qa.index.passages import Passage
 from qa.text import STOPWORDS, is_question, published_date, sentence_spans
 
@@ -314,12 +314,7 @@ def _judged_sentences(p: Passage) -> list[tuple[int, int, int, bool]]:
     with its neighbours, one beyond each end of the chunk too) or a command ("Say that ...")."""
     layout = p.stored.layout.sentences
     own = [j for j, _ in p.stored.sentences_of(p.chunk)]
-    if not own:
-        return []
-    lo, hi = max(0, own[0] - 1), min(len(layout), own[-1] + 2)
-    spans = [(layout[k].start, layout[k].end) for k in range(lo, hi)]
-    excluded = not_evidence(p.stored.article.text, spans)
-    return [(j, layout[j].start, layout[j].end, excluded[j - lo]) for j in own]
+    return [(j, layout[j].start, layout[j].end, x) for j, x in zip(own, not_evidence_of(p.stored, own))]
 
 
 class Verifier:

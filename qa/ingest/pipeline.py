@@ -162,7 +162,8 @@ class Ingestor:
 
         # A pipeline: the next window is embedded (onnxruntime, which releases the GIL) while this one is
         # written to Chroma. Groups still commit one after another, in order.
-        groups = [(group, sum(1 for _ in _windows(group))) for group in self._groups(todo)]
+        # windows fill across a group's articles, so a group of n sentences makes ceil(n / size) of them
+        groups = [(group, -(-sum(len(s.layout.sentences) for s, _ in group) // _BATCH_SENTENCES)) for group in self._groups(todo)]
         with Progress(total, f"indexing {plural(len(todo), 'article')}", "sentence", enabled=progress) as bar, \
                 ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:  # fmt: skip
             stream = _ahead(pool, embedded, (w for group, _ in groups for w in _windows(group)))
