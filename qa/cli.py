@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from qa.errors import BadInput, QAError
+from qa.errors import QAError
 from qa.progress import LOADING, is_terminal, plural, status
 
 EXIT_USER_ERROR = 1

@@ -11,7 +11,7 @@ from qa import backends
 from qa.answer.extractive import ABSTAIN_TEXT, Draft, ExtractiveAnswerer
 from qa.answer.followup import resolve
 from qa.answer.generative import Generation, LLMFailed, Writer
-from qa.answer.periods import AskedTime, Period, asked_time
+from qa.answer.periods import Period, asked_time
 from qa.answer.prompts import Prompts
 from qa.answer.verify import Verdict, Verifier
 from qa.config import Settings
@@ -170,11 +170,12 @@ class QAEngine:
         within = self.check_filters(filters, snap) if filters is not None else None
         deadline = time.monotonic() + self.settings.llm.timeout
         warnings: list[str] = []
-        asked, context = q, ""
+        asked, context, condense_failed = q, "", False
         if mode == "generative" and history:
             try:
                 asked = self.writer.condense(q, history, deadline=deadline, limit=self.settings.max_question_chars)
             except LLMFailed as err:
+                condense_failed = True
                 warnings.append(f"the LLM could not rewrite the follow-up ({err}); the conversation was used instead")
         if asked == q and history:  # no LLM rewrote it: replace its pronouns with what they refer to
             asked, context = resolve(q, history)
@@ -218,7 +219,7 @@ class QAEngine:
         candidate = answer_text(cites)
         done = time.perf_counter()
         timings = {k: _ms(v) for k, v in spent.items()}
-        if asked != q or warnings:  # the LLM rewrote the follow-up, or tried to
+        if asked != q or condense_failed:  # the LLM rewrote the follow-up, or tried to
             timings = {"condense": _ms(condensed - started), **timings}
         answer = Answer(
             question=q, answer=ABSTAIN_TEXT if draft.abstained else candidate, abstained=draft.abstained,

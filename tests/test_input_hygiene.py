@@ -23,7 +23,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.config import IngestSettings, ServerSettings, Settings
+from qa.config import Settings
 from qa.engine import QAEngine
 from qa.ingest.readers import parse_bytes, read_paths
 from qa.text import InvalidText, check_text
