@@ -112,7 +112,7 @@ class QAEngine:
             snapshot=(lambda: snapshot) if snapshot else self.library.snapshot,
             vector_store=vector_store or self.library.store.vector_store, embed_model=self.embed_model,
             top_k=top_k or r.top_k, candidates=r.candidates, dense_weight=r.dense_weight, exact_top=exact_top,
-            all_vectors=all_vectors, allowed=allowed,
+            all_vectors=all_vectors, allowed=allowed, fresh=self.library.index.fresh, holds=self.library.store.holds,
         )  # fmt: skip
 
     # -- questions ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 from evals.live import serving
 from qa.config import ChromaSettings, Settings
 from qa.engine import QAEngine
+from qa.library import Library
 from server import create_app
 from tests.support.helpers import CORPUS, chroma_run, write
 
@@ -178,3 +179,36 @@ def test_a_write_waits_for_another_writer_then_says_busy(tmp_path: Path, embed_m
             engine.library.delete("isis-k-explainer")
     engine.library.delete("isis-k-explainer")  # once it is done, the write goes through
     assert engine.library.documents() == []
+
+
+def test_another_process_small_write_is_searched_without_reloading_the_index(tmp_path: Path, embed_model, monkeypatch):
+    """A reader whose embedded client predates another process's write does not reload the whole vector
+    index for it: the new text's sentences are embedded and searched beside the index (work in proportion to
+    the change), with the same answers a fresh client gives; a delete elsewhere leaves no trace; past
+    FRESH_LIMIT sentences the client is reopened after all."""
+    from qa.index.store import Store
+
+    data = tmp_path / "data"
+    reader = QAEngine(Settings(data_dir=data), embed_model=embed_model)
+    reader.library.ingest([CORPUS])
+    reader.library.index.check_every_s = 0  # looks for other processes' writes at every question
+    assert "al-Muhajir" in reader.ask("Who leads ISIS-K?").answer
+    generation = reader.library.store.generation
+    writer = Library(Settings(data_dir=data), embed_model=embed_model)  # another client: another process's view
+    floods = write(tmp_path / "new" / "floods.md", FLOODS)
+    writer.ingest([floods])
+
+    seen = reader.ask(MAYOR)
+    assert seen.citations and seen.citations[0].doc_id == "floods", seen.answer
+    assert reader.library.store.generation == generation  # no reopen: searched beside the index
+    assert not reader.library.store.holds(writer.store.get("floods").hash)
+    fresh = QAEngine(Settings(data_dir=data), embed_model=embed_model).ask(MAYOR)  # a client that loaded it all
+    assert [(c.doc_id, c.start, c.end) for c in seen.citations] == [(c.doc_id, c.start, c.end) for c in fresh.citations]
+
+    writer.delete("floods")
+    assert reader.ask(MAYOR).abstained or all(c.doc_id != "floods" for c in reader.ask(MAYOR).citations)
+
+    monkeypatch.setattr(Store, "FRESH_LIMIT", 1)  # any text written elsewhere now reopens the client
+    writer.ingest([floods])
+    assert reader.ask(MAYOR).citations[0].doc_id == "floods"
+    assert reader.library.store.generation > generation and reader.library.store.holds(writer.store.get("floods").hash)

@@ -15,6 +15,7 @@ import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
+from qa.index.fresh import Fresh, missing
 from qa.index.passages import Passage, chunk_node
 from qa.index.snapshot import Snapshot
 from qa.index.store import parse_sentence_id, sentence_id
@@ -52,6 +53,8 @@ class HybridRetriever(BaseRetriever):
         exact_top: int | None = None,
         all_vectors: bool = False,
         allowed: AbstractSet[str] | None = None,
+        fresh: Fresh | None = None,
+        holds: Callable[[str], bool] | None = None,
     ) -> None:
         super().__init__()
         self._snapshot = snapshot
@@ -66,6 +69,8 @@ class HybridRetriever(BaseRetriever):
         self.all_vectors = all_vectors
         # a scoped question: only these texts (content hashes), filtered inside both searches
         self.allowed = None if allowed is None else frozenset(allowed)
+        # texts another process wrote that the Chroma client's index does not hold (`holds`): searched exactly
+        self._fresh, self._holds = fresh, holds
 
     def _dense(self, query: QueryBundle, snap: Snapshot) -> tuple[dict[ChunkKey, float], dict[str, dict[int, float]], float]:
         if query.embedding is None:
@@ -92,21 +97,36 @@ class HybridRetriever(BaseRetriever):
         return by_chunk, by_sentence, floor
 
     def _nearest(self, embedding: list[float], n: int, snap: Snapshot) -> list[tuple[str, float]]:
-        """The `n` nearest sentences (id, distance), within `allowed` when scoped. Chroma's `where` with a long
-        `$in` list costs more than the search (1.8x a question within a two-year date range, half the
-        articles): a scope holding at least `_POST_FILTER_SHARE` of the articles searches unfiltered for
-        enough more that `n` of its own are among them, and only when they are not does it filter."""
+        """The `n` nearest sentences (id, distance), within `allowed` when scoped: from Chroma, and, for texts
+        another process wrote that the client's index lacks, from an exact search of their sentences."""
+        lacking = [] if self._fresh is None or self._holds is None else missing(snap.by_hash, self._holds)
+        if not lacking:
+            return self._indexed(embedding, n, snap, self.allowed)
+        lack = {s.hash for s in lacking}
+        held = (self.allowed if self.allowed is not None else frozenset(snap.by_hash)) - lack
+        hits = self._indexed(embedding, n, snap, held) if held else []
+        hits += self._fresh.search(lacking, self._embed_model.get_text_embedding_batch, embedding, n, self.allowed)
+        best: dict[str, float] = {}
+        for sid, d in hits:  # a text written while the client loaded its index may come from both
+            best[sid] = min(d, best.get(sid, d))
+        return sorted(best.items(), key=lambda h: (h[1], h[0]))[:n]
+
+    def _indexed(self, embedding: list[float], n: int, snap: Snapshot, allowed: AbstractSet[str] | None) -> list[tuple[str, float]]:
+        """Chroma's `n` nearest, within `allowed`. Chroma's `where` with a long `$in` list costs more than the
+        search (1.8x a question within a two-year date range, half the articles): a scope holding at least
+        `_POST_FILTER_SHARE` of the articles searches unfiltered for enough more that `n` of its own are
+        among them, and only when they are not does it filter."""
         client = self._vector_store.client
-        if self.allowed is not None and snap.by_hash:
-            share = len(self.allowed) / len(snap.by_hash)
+        if allowed is not None and snap.by_hash:
+            share = len(allowed) / len(snap.by_hash)
             if share >= _POST_FILTER_SHARE:
                 total = sum(len(s.layout.sentences) for s in snap.by_hash.values())  # never ask for more than there are
                 wide = client.query(query_embeddings=[embedding], n_results=max(1, min(total, math.ceil(2 * n / share))),
                                     include=["distances"])  # fmt: skip
-                own = [(i, d) for i, d in zip(wide["ids"][0], wide["distances"][0]) if parse_sentence_id(i)[0] in self.allowed]
+                own = [(i, d) for i, d in zip(wide["ids"][0], wide["distances"][0]) if parse_sentence_id(i)[0] in allowed]
                 if len(own) >= n:
                     return own[:n]
-        where = None if self.allowed is None else {"hash": {"$in": sorted(self.allowed)}}
+        where = None if allowed is None else {"hash": {"$in": sorted(allowed)}}
         result = client.query(query_embeddings=[embedding], n_results=n, include=["distances"], where=where)
         return list(zip(result["ids"][0], result["distances"][0]))
 
@@ -120,12 +140,18 @@ class HybridRetriever(BaseRetriever):
                  ) -> dict[str, dict[int, np.ndarray]]:  # fmt: skip
         """Stored vectors of the sentences of these chunks: the answerer compares each of them with the
         question, not only those the nearest-neighbour search happened to return (`scored`)."""
-        ids = [sentence_id(h, j) for (h, k), _ in ranked for j, _ in snap.by_hash[h].sentences_of(k)
-               if self.all_vectors or j not in scored.get(h, {})]  # fmt: skip
-        if not ids:
-            return {}
-        got = self._vector_store.client.get(ids=ids, include=["embeddings"])
+        wanted = [(h, j) for (h, k), _ in ranked for j, _ in snap.by_hash[h].sentences_of(k)
+                  if self.all_vectors or j not in scored.get(h, {})]  # fmt: skip
         out: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+        if self._fresh is not None and self._holds is not None:  # the client cannot return what its index lacks
+            lacking = [(h, j) for h, j in wanted if not self._holds(h)]
+            for h, j in lacking:
+                out[h][j] = self._fresh.vectors(snap.by_hash[h], self._embed_model.get_text_embedding_batch)[j]
+            wanted = [w for w in wanted if self._holds(w[0])]
+        ids = [sentence_id(h, j) for h, j in wanted]
+        if not ids:
+            return out
+        got = self._vector_store.client.get(ids=ids, include=["embeddings"])
         for sid, vec in zip(got["ids"], got["embeddings"]):
             h, j = parse_sentence_id(sid)
             out[h][j] = np.asarray(vec, dtype=np.float32)

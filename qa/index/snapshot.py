@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from qa.text import words as text_words
 from qa.index.cache import PerText, TextCache, code_tag, text_key
+from qa.index.fresh import Fresh
 from qa.index.store import Store, StoredArticle
 from qa.schemas import uploaded
 from qa.text import published_date, terms
@@ -173,6 +174,7 @@ class Index:
         self._cache = TextCache(cache_dir)
         self._frequencies = Frequencies(self._cache)
         self._bm25: "BM25 | None" = None  # built at the first snapshot: a listing never imports LlamaIndex
+        self.fresh = Fresh()  # sentences of texts another process wrote, until the client is reopened
 
     def snapshot(self) -> Snapshot:
         """The current snapshot; notices writes by other processes at most every `check_every_s`."""
@@ -212,6 +214,8 @@ class Index:
             # only texts new since the last snapshot are read in full
             articles = self.store.load_changed(self._snapshot.articles if self._snapshot is not None else {})
             self.store.tidy(articles)  # leftovers of a write that died would crowd out real sentences
+            self.store.settle(articles)  # another process wrote much: a fresh client, not a long exact search
+            self.fresh.forget({a.hash for a in articles if not self.store.holds(a.hash)})
             fp = fingerprint(articles)
             if self._snapshot is None or self._snapshot.fingerprint != fp:
                 self._snapshot = self._build(articles, fp)

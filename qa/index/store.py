@@ -203,8 +203,15 @@ class Store:
         self._sync_lock = threading.RLock()
         self.generation = 0  # reopens so far: a retry reopens only if nobody did since it failed
         self.writes = 0  # by this store: what changed can be told from what did not
+        # texts whose sentences this client's in-memory vector index holds (embedded only): another process's
+        # later writes are not among them until a reopen (qa.index.fresh searches them meanwhile)
+        self._held: frozenset[str] = frozenset()
+        self._stale = False  # another process wrote since this client opened
         with reachable(), self._storage(recover=False):
-            self._conn = self._open(connect())
+            opened = self._open(connect())
+            self._conn = opened
+            if self._reopen_on_change:
+                self._hold(opened)
 
     def _open(self, client: "ClientAPI") -> _Open:
         articles = client.get_or_create_collection(
@@ -240,16 +247,51 @@ class Store:
         return self._conn.vector_store
 
     # -- other processes ---------------------------------------------------------------------------
-    def sync(self) -> bool:
-        """True when anyone (this process or another) wrote since the last call; the first call is True."""
+    FRESH_LIMIT = 2000  # sentences another process wrote that are searched beside the index, not reloaded
+
+    def sync(self, *, writer: bool = False) -> bool:
+        """True when anyone (this process or another) wrote since the last call; the first call is True.
+
+        Another process's write does not reopen an embedded client at once: a fresh client loads the whole
+        vector index, so until `settle` finds more than FRESH_LIMIT sentences missing from it the texts it
+        lacks are searched beside it (`holds`). A writer must start from what is on disk, so it reopens."""
         with self._sync_lock:
             revision = self.revision()
+            if revision != self._revision and self._revision is not None and self._reopen_on_change:
+                self._stale = True
+            if writer and self._stale:
+                self._reopen()
             if revision == self._revision:
                 return False
-            if self._revision is not None:
-                self._reopen()
             self._revision = revision
             return True
+
+    def holds(self, content_hash: str) -> bool:
+        """Whether this client's vector index holds the text's sentences (a Chroma server's always does)."""
+        return not self._reopen_on_change or content_hash in self._held
+
+    def settle(self, articles: Sequence[StoredArticle]) -> None:
+        """Reopen when the texts this client lacks have grown past FRESH_LIMIT sentences."""
+        if self._stale and sum(len(a.layout.sentences) for a in articles if not self.holds(a.hash)) > self.FRESH_LIMIT:
+            with self._sync_lock:
+                self._reopen()
+
+    def _committed_hashes(self, conn: "_Open | None" = None) -> frozenset[str]:
+        """The texts of committed articles, read from the registry alone (no text, no vector): through a
+        client just opened, before anything loads its vector index, they are what that index holds (a text
+        written in between is searched twice at worst)."""
+        pages = self._pages(include=("metadatas",), articles=(conn or self._conn).articles, kind="article")
+        return frozenset(m["hash"] for page in pages for m in page["metadatas"])
+
+    def _hold(self, conn: _Open) -> None:
+        """`conn` becomes the client; what its index holds is read now, or, if that fails, taken as stale."""
+        try:
+            held = self._committed_hashes(conn)
+        except Exception as err:  # noqa: BLE001 -- the next check reopens again
+            log.info("could not read the registry of a reopened index: %s", err)
+            held = None
+        self._conn = conn
+        self._held, self._stale = (held, False) if held is not None else (self._held, True)
 
     def forget(self) -> None:
         """The last change seen was not loaded after all: the next `sync()` reports it again."""
@@ -266,7 +308,8 @@ class Store:
     def _reopen(self) -> None:
         if not self._reopen_on_change:  # a Chroma server's index is always current
             return
-        old, self._conn = self._conn, self._open(self._connect())
+        old = self._conn
+        self._hold(self._open(self._connect()))
         self.generation += 1
         old.retired = True
         if old.users == 0:
@@ -325,7 +368,8 @@ class Store:
             except Exception as err:  # the next write tries again
                 log.info("could not reopen the index after a failed write: %s", err)
                 return
-            old, self._conn = self._conn, fresh
+            old = self._conn
+            self._hold(fresh)
             self.generation += 1
             old.retired = True
             if old.users == 0:
@@ -350,7 +394,7 @@ class Store:
     def writing(self) -> Iterator[None]:
         """One writer at a time across processes on one data directory, starting from what is on disk."""
         if self._lock_path is None:
-            self.sync()
+            self.sync(writer=True)
             yield
             return
         with self._storage(recover=False):
@@ -367,7 +411,7 @@ class Store:
                         raise IndexBusy("another process is writing to the index; try again when it is done") from None
                     time.sleep(0.1)
             try:
-                self.sync()
+                self.sync(writer=True)
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -396,10 +440,11 @@ class Store:
         fresh = self.client.get_collection(self._articles_name, embedding_function=None)
         return str((fresh.metadata or {}).get("qa_revision", ""))
 
-    def _pages(self, include: Sequence[str] = ("documents", "metadatas"), **where) -> Iterable[dict]:
+    def _pages(self, include: Sequence[str] = ("documents", "metadatas"), articles: "Collection | None" = None,
+               **where) -> Iterable[dict]:  # fmt: skip
         offset = 0
         while True:
-            page = self.articles.get(where=where, include=list(include), limit=_PAGE, offset=offset)
+            page = (articles or self.articles).get(where=where, include=list(include), limit=_PAGE, offset=offset)
             yield page
             if len(page["ids"]) < _PAGE:
                 return
@@ -485,6 +530,7 @@ class Store:
                 self._undo_put(items, markers)
                 raise
         # committed: what is left to do only frees space, and a failure leaves leftovers the sweep removes
+        self._held |= {stored.hash for stored, _ in items}  # written through this client: its index holds them
         try:
             for stored, previous in items:
                 if previous is not None and previous.hash != stored.hash:
