@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AbstractSet, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Callable, Iterable, Iterator, Sequence
 
 from qa import backends
 from qa.answer.extractive import ABSTAIN_TEXT, Draft, ExtractiveAnswerer
@@ -58,12 +58,16 @@ def answer_text(cites: Sequence[Citation]) -> str:
     return " ".join(parts)
 
 
+def dated_in(articles: Iterable[StoredArticle], period: Period) -> bool:
+    """Whether any of `articles` is dated in `period`."""
+    return any((day := published_date(s.article.published)) is not None and period.holds(day) for s in articles)
+
+
 def period_hashes(articles: Sequence[StoredArticle], period: Period) -> frozenset[str] | None:
     """The articles a question naming `period` is asked within first: those dated in it, and undated ones
     (they may be of that time). None when no article is dated in it, or when it would leave none out."""
-    days = [published_date(s.article.published) for s in articles]
-    keep = [s.hash for s, day in zip(articles, days) if day is None or period.holds(day)]
-    if len(keep) == len(articles) or not any(day is not None and period.holds(day) for day in days):
+    keep = [s.hash for s in articles if (day := published_date(s.article.published)) is None or period.holds(day)]
+    if len(keep) == len(articles) or not dated_in(articles, period):
         return None
     return frozenset(keep)
 
@@ -195,8 +199,7 @@ class QAEngine:
         # article is dated in it; their dates then stand for its words, which are left out of the search.
         plain, by_period = asked, False
         if timed.period is not None:
-            pool = within if within is not None else snap.articles.values()
-            if any((day := published_date(s.article.published)) and timed.period.holds(day) for s in pool):
+            if dated_in(within if within is not None else snap.articles.values(), timed.period):
                 plain, by_period = timed.without(asked), select(snap, by_period=True) is not None
         query = f"{plain} {context}" if context else plain
         spent = {"retrieve": 0.0, "answer": 0.0}
@@ -218,7 +221,7 @@ class QAEngine:
         cites = citations(draft)
         candidate = answer_text(cites)
         done = time.perf_counter()
-        timings = {k: _ms(v) for k, v in spent.items()}
+        timings = {part: _ms(seconds) for part, seconds in spent.items()}
         if asked != q or condense_failed:  # the LLM rewrote the follow-up, or tried to
             timings = {"condense": _ms(condensed - started), **timings}
         answer = Answer(

@@ -288,16 +288,16 @@ class ExtractiveAnswerer:
         linear ranker's support is only comparable within one ranking, so it takes its best newer sentence."""
         lead = max(draft.picks, key=lambda pk: pk.support)
         bar = _timeliness(_day(lead), asked.period)
-        newer = [p for p in hits if _timeliness(_day(p), asked.period) < bar]
+        newer = [(i, p) for i, p in enumerate(hits) if _timeliness(_day(p), asked.period) < bar]
         if not newer:
             return draft
-        if self.model is not None:
-            passages = [p for p in newer if p in hits[:k]] or newer[:k]
-            others = [p for p in newer if p not in passages]
+        if self.model is not None:  # split by position: passages compare by value, stored vectors and all
+            top, rest = [p for i, p in newer if i < k], [p for i, p in newer if i >= k]
+            passages, others = (top, rest) if top else (rest[:k], rest[k:])
             update = self.answer(question, passages, snap=snap, context=context, others=others, asked=asked)
             best = max(update.picks, key=lambda pk: pk.support) if update.picks and not update.forced else None
         else:
-            keys = {(p.stored.id, p.chunk) for p in newer}
+            keys = {(p.stored.id, p.chunk) for _, p in newer}
             update = draft
             best = next((pk for pk in ranked if (pk.passage.stored.id, pk.passage.chunk) in keys), None)
             if best is not None and draft.asks in STRICT and best.features["lacks"]:
