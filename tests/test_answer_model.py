@@ -111,3 +111,37 @@ def test_abstention_reads_names_and_numbers_as_whole_words():
     assert anchor_share(asked, "Biden flew to Kabul in 2021.") == 1.0
     assert anchor_share(asked, "Bidenomics came to Kabulistan in 20210.") == 0.0
     assert anchor_share(set(), "anything") == 1.0
+
+
+def test_an_unsure_best_sentence_brings_its_runner_up():
+    """Two plausible sentences, each cited, rather than a coin toss between them; a sure best stands alone."""
+    from qa.answer.abstention import Abstention
+
+    judge = Abstention({k: 0.0 for k in FEATURES}, 0.0, 0.1, unsure=0.7, share=0.5)
+    assert judge.runner_up(0.6, 0.35, 0.1)
+    assert not judge.runner_up(0.6, 0.25, 0.1)  # under half the best's probability
+    assert not judge.runner_up(0.6, 0.35, 0.4)  # under the abstention threshold
+    assert not judge.runner_up(0.8, 0.75, 0.1)  # the best is sure
+    assert not Abstention({k: 0.0 for k in FEATURES}, 0.0, 0.1).runner_up(0.2, 0.19, 0.1)  # never, unless fitted
+
+
+def test_the_runner_up_rule_is_fitted_within_its_padding():
+    """The fit picks the most accurate rule whose padding (a second sentence that holds no answer) stays in bounds."""
+    import numpy as np
+
+    from evals.fit_abstention import Row, runner_up_for
+
+    def row(best: float, second: float, best_right: bool, second_right: bool) -> Row:
+        logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+        x = np.zeros((2, len(FEATURES)))
+        x[:, 0] = [logit(best), logit(second)]
+        return Row(None, "a", "answerable", x, np.array([best_right, second_right], dtype=float), np.zeros(2, bool), False)
+
+    # unsure bests are wrong half the time and their runner-ups then right; sure ones are right
+    rows = [row(0.5, 0.4, i % 2 == 0, i % 2 == 1) for i in range(20)] + [row(0.95, 0.5, True, False) for _ in range(20)]
+    w = np.zeros(len(FEATURES) + 1)
+    w[0] = 1.0
+    rule = runner_up_for(rows, w, 0.1, max_padding=0.25)
+    assert rule["one_sentence_accuracy"] == 0.75 and rule["accuracy"] == 1.0
+    assert 0.5 < rule["unsure"] <= 0.95 and rule["padding"] <= 0.25
+    assert runner_up_for(rows, w, 0.1, max_padding=0.2)["unsure"] == 0.0  # half the pairs would pad: never

@@ -4,7 +4,8 @@ A logistic classifier over what the model and the question tell about one candid
 model's logit against its learnt "none of these" choice, the margin to the other candidates, the
 probability of "none" among them all, the embedder's cosine, the question's weighted words found in
 the sentence and around it, the share of the question's names and numbers found in the sentence and
-its context, and whether the sentence offers the kind of answer asked for. Fitted by
+its context, whether the sentence offers the kind of answer asked for, and the linear ranker's support
+(which counts what other articles agree on). Fitted by
 `python -m evals.fit_abstention` on SQuAD 1.1 train articles that training held apart (answerable
 questions, questions whose paragraph is not indexed, and altered questions), its threshold set there
 for at most 10% false abstention. Weights and threshold ship beside the model (`abstention.json`).
@@ -26,7 +27,7 @@ FILE = "abstention.json"
 
 def sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
-FEATURES = ("z", "margin", "none", "cos", "lex", "lex_window", "anchors", "no_anchors", "offers", "lacks")
+FEATURES = ("z", "margin", "none", "cos", "lex", "lex_window", "anchors", "no_anchors", "offers", "lacks", "ranker")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'\u2019-]*")
 
@@ -62,6 +63,10 @@ class Abstention:
     weights: dict[str, float]
     bias: float
     threshold: float  # below this probability of a right answer, it abstains
+    # Below `unsure`, the best sentence is wrong often enough that the runner-up is quoted too, when it
+    # has at least `share` of the best's probability (fitted beside the threshold; 0 = never).
+    unsure: float = 0.0
+    share: float = 1.0
 
     @classmethod
     def load(cls, directory: Path) -> "Abstention":
@@ -69,7 +74,14 @@ class Abstention:
         if not (Path(directory) / FILE).is_file():
             return cls({k: float(k == "z") for k in FEATURES}, 0.0, 0.5)
         raw = json.loads((Path(directory) / FILE).read_text(encoding="utf-8"))
-        return cls({k: float(raw["weights"][k]) for k in FEATURES}, float(raw["bias"]), float(raw["threshold"]))
+        runner_up = raw.get("runner_up", {})
+        return cls({k: float(raw["weights"].get(k, 0.0)) for k in FEATURES}, float(raw["bias"]), float(raw["threshold"]),
+                   float(runner_up.get("unsure", 0.0)), float(runner_up.get("share", 1.0)))  # fmt: skip
+
+    def runner_up(self, best: float, second: float, threshold: float) -> bool:
+        """Whether the runner-up is quoted beside an unsure best: two plausible answers, each cited,
+        rather than a coin toss between them."""
+        return best < self.unsure and second >= max(threshold, self.share * best)
 
     def probability(self, features: dict[str, float]) -> float:
         return sigmoid(self.bias + sum(w * features[k] for k, w in self.weights.items()))

@@ -261,8 +261,9 @@ class ExtractiveAnswerer:
         picks = self.score(question, passages, snap=snap, context=context, others=others)
         if not picks:
             return Draft([], 0.0, True, asks)
-        # Nothing retrieved is even about the question ("how do I make banana bread?").
-        unrelated = max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
+        # Nothing retrieved is even about the question ("how do I make banana bread?"), or the question
+        # names nothing to look for ("Where is he from?" with no conversation before it to say who).
+        unrelated = not terms(question) or max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
         if self.model is not None:
             draft = self._answer_with_model(question, picks, asks, unrelated)
         else:
@@ -353,7 +354,8 @@ class ExtractiveAnswerer:
         extra = [
             {"cos": pk.features["cos"], "lex": pk.features["lex"], "lex_window": pk.features["lex_window"],
              "anchors": anchor_share(asked, f"{c.title}\n{c.previous}\n{c.sentence}\n{pk.neighbour(1)}"),
-             "no_anchors": float(not asked), "offers": pk.features["offers"], "lacks": pk.features["lacks"]}
+             "no_anchors": float(not asked), "offers": pk.features["offers"], "lacks": pk.features["lacks"],
+             "ranker": pk.support}
             for pk, c in zip(pool, cands)
         ]  # fmt: skip
         return pool, candidate_features(z, model.none_logit, extra)
@@ -378,8 +380,9 @@ class ExtractiveAnswerer:
 
     def _compose(self, ranked: list[Pick], question_terms: set[str], threshold: float) -> list[Pick]:
         """One sentence, unless two are needed: the sentence before it when the best opens with a
-        pronoun that sentence resolves ("He ..."; it then comes first), or a second that answers on
-        its own with at least `second_support`."""
+        pronoun that sentence resolves ("He ..."; it then comes first), a second that answers on its
+        own with at least `second_support`, or, when the best is unsure, a runner-up nearly as likely
+        (the abstention file's `runner_up`, fitted on held-apart training articles)."""
         s = self.settings
         best = _fit(ranked[0], s.max_words, question_terms)
         words = len(best.text.split())
@@ -388,8 +391,9 @@ class ExtractiveAnswerer:
         if _PRONOUN.match(best.text) and (before := best.previous()) is not None:
             if words + len(before.text.split()) <= s.max_words:
                 return [before, best]
+        judge = self.model.abstention
         for pick in ranked[1:_SECOND_LOOKAHEAD]:
-            if pick.support < max(threshold, s.second_support):
+            if pick.support < max(threshold, s.second_support) and not judge.runner_up(best.support, pick.support, threshold):
                 break
             if _squash(pick.text) != _squash(best.text) and words + len(pick.text.split()) <= s.max_words:
                 return [best, pick]
