@@ -37,13 +37,13 @@ from evals.metrics import contains_answer
 from evals.runner import engine_for
 from evals.train_answer_model import TRAIN_FILE, _anchors, _holds, alter, antonym, negate, split, synonyms
 from evals.wordnet import wordnet
-from qa.answer.abstention import FEATURES, FILE
+from qa.answer.abstention import FEATURES, FILE, Abstention
 from qa.answer.model import MODEL_DIR
 from qa.answer.question_types import STRICT, expected_type
 from qa.config import AnswerSettings, Settings
 from qa.engine import RANK_DEPTH
 from qa.ingest.fields import article_from_fields, slugify
-from qa.text import sentence_spans
+from qa.text import sentence_spans, terms
 
 
 def _fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
@@ -129,7 +129,7 @@ def rows(engine, chosen, owner) -> list[Row]:
             case, owner[case.id], kind, np.array([[f[n] for n in FEATURES] for f in features]),
             np.array([bool(case.answers) and contains_answer(pk.text, case.answers) for pk in pool], dtype=float),
             np.array([strict and bool(pk.features["lacks"]) for pk in pool]),
-            max(pk.features["cos"] for pk in picks) < engine.settings.answer.min_similarity,
+            not terms(case.question) or max(pk.features["cos"] for pk in picks) < engine.settings.answer.min_similarity,
         ))  # fmt: skip
     return out
 
@@ -184,18 +184,20 @@ def runner_up_for(rs: list[Row], w: np.ndarray, threshold: float, max_padding: f
         order = sorted(range(len(p)), key=lambda i: (r.strict_lacks[i], -p[i]))
         if p[order[0]] >= threshold and not r.strict_lacks[order[0]]:
             ranked.append((p[order[0]], p[order[1]], bool(r.y[order[0]]), bool(r.y[order[1]])))
-    best = {"unsure": 0.0, "share": 1.0}
-    score = lambda rule: _runner_up_score(ranked, rule, threshold)  # noqa: E731
+    never = {"unsure": 0.0, "share": 1.0}
+    best, best_score = never, _runner_up_score(ranked, never, threshold)
     for unsure in [i / 20 for i in range(1, 20)]:
         for share in (0.3, 0.5, 0.7):
             rule = {"unsure": unsure, "share": share}
-            if score(rule)["padding"] <= max_padding and score(rule)["accuracy"] > score(best)["accuracy"]:
-                best = rule
-    return best | score(best) | {"one_sentence_accuracy": score({"unsure": 0.0, "share": 1.0})["accuracy"]}
+            score = _runner_up_score(ranked, rule, threshold)
+            if score["padding"] <= max_padding and score["accuracy"] > best_score["accuracy"]:
+                best, best_score = rule, score
+    return best | best_score | {"one_sentence_accuracy": _runner_up_score(ranked, never, threshold)["accuracy"]}
 
 
 def _runner_up_score(ranked, rule: dict[str, float], threshold: float) -> dict[str, float]:
-    two = [b < rule["unsure"] and s >= max(threshold, rule["share"] * b) for b, s, _, _ in ranked]
+    judge = Abstention({}, 0.0, threshold, **rule)
+    two = [judge.runner_up(b, s, threshold) for b, s, _, _ in ranked]
     return {
         "accuracy": round(float(np.mean([yb or (t and ys) for t, (_, _, yb, ys) in zip(two, ranked)])), 3),
         "two_sentences": round(float(np.mean(two)), 3),

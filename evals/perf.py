@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> None:
             ours_ingest()
             if args.only == "answers":
                 plain_ingest()
-                print(json.dumps({"rows": _answers(root, env, questions)}, indent=1))
+                report = {"questions": len(questions), "rows": _answers(root, env, questions)}
+                print(json.dumps(report, indent=1))
+                if args.json:
+                    args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
                 return
         else:
             ours, plain = median_of(args.runs, ours_ingest), median_of(args.runs, plain_ingest)

@@ -132,9 +132,10 @@ class AnswerSettings(BaseModel):
     max_words: int = Field(75, ge=10, le=300, description="Words in one answer, not counting [n] markers.")
     second_support: float = Field(
         0.9, ge=0.0, le=1.0,
-        description="`trained` only: a second sentence is quoted only when it answers on its own with at least this "
-        "probability (or when the first opens with a pronoun that the sentence before it resolves; that sentence then "
-        "comes first). The linear ranker always adds the next sentence that fits.",
+        description="`trained` only: a second sentence is quoted when it answers on its own with at least this "
+        "probability, when the first opens with a pronoun that the sentence before it resolves (that sentence then "
+        "comes first), or when the first is unsure and the second nearly as likely (the fitted `runner_up` in "
+        "abstention.json). The linear ranker always adds the next sentence that fits.",
     )  # fmt: skip
     update_share: float = Field(
         0.5, ge=0.0, le=1.0,

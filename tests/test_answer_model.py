@@ -143,5 +143,29 @@ def test_the_runner_up_rule_is_fitted_within_its_padding():
     w[0] = 1.0
     rule = runner_up_for(rows, w, 0.1, max_padding=0.25)
     assert rule["one_sentence_accuracy"] == 0.75 and rule["accuracy"] == 1.0
-    assert 0.5 < rule["unsure"] <= 0.95 and rule["padding"] <= 0.25
+    assert rule["padding"] == 0.25 and rule["two_sentences"] == 0.5  # the unsure half only: sure bests stand alone
+    assert 0.5 < rule["unsure"] <= 0.95 and rule["share"] <= 0.7
     assert runner_up_for(rows, w, 0.1, max_padding=0.2)["unsure"] == 0.0  # half the pairs would pad: never
+
+
+def test_the_classifier_reads_the_rankers_support(trained_engine_features):
+    """Every candidate's "ranker" feature is the linear ranker's own support for that sentence."""
+    picks, pool, features = trained_engine_features
+    support = {(pk.passage.stored.id, pk.start): pk.support for pk in picks}
+    assert len(features) == len(pool) > 1 and all(set(f) == set(FEATURES) for f in features)
+    assert [f["ranker"] for f in features] == [support[(pk.passage.stored.id, pk.start)] for pk in pool]
+
+
+@pytest.fixture
+def trained_engine_features(tmp_path, embed_model):
+    from qa.config import Settings
+    from qa.engine import RANK_DEPTH, QAEngine
+    from tests.support.helpers import CORPUS
+
+    engine = QAEngine(Settings(data_dir=tmp_path / "d"), embed_model=embed_model)
+    engine.library.ingest([CORPUS])
+    question, snap, k = "Who leads ISIS-K?", engine.library.snapshot(), engine.settings.retrieval.top_k
+    hits = engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).passages(question)
+    picks = engine.answerer.score(question, hits[:k], snap=snap, others=hits[k:])
+    pool, features = engine.answerer.model_features(question, picks)
+    return picks, pool, features

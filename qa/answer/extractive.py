@@ -262,8 +262,10 @@ class ExtractiveAnswerer:
         if not picks:
             return Draft([], 0.0, True, asks)
         # Nothing retrieved is even about the question ("how do I make banana bread?"), or the question
-        # names nothing to look for ("Where is he from?" with no conversation before it to say who).
-        unrelated = not terms(question) or max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
+        # names nothing to look for ("Where is he from?" with no conversation before it to say who; a
+        # named time counts, as its words were left out of the question).
+        names_nothing = not (terms(question) or terms(context) or asked.period)
+        unrelated = names_nothing or max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
         if self.model is not None:
             draft = self._answer_with_model(question, picks, asks, unrelated)
         else:
@@ -285,7 +287,8 @@ class ExtractiveAnswerer:
 
         A newer answer needs `update_share` of the abstention threshold: the older report already shows
         that the question is answerable. The answer model asks the newer articles again on their own, so
-        the older answer does not outvote them (its support weighs each sentence against the best); the
+        the older answer does not outvote them (its support weighs each sentence against the best, and
+        the ranker's support among the newer articles alone is higher than among all); the
         linear ranker's support is only comparable within one ranking, so it takes its best newer sentence."""
         lead = max(draft.picks, key=lambda pk: pk.support)
         bar = _timeliness(_day(lead), asked.period)
@@ -343,9 +346,11 @@ class ExtractiveAnswerer:
         return pool
 
     def model_features(self, question: str, picks: list[Pick]) -> tuple[list[Pick], list[dict[str, float]]]:
-        """The pool and, for each of its sentences, what the abstention classifier reads. Each sentence
-        is read on its own: articles beside it change which sentences are read, not how one scores
-        (but for the share of "none" among them)."""
+        """The pool and, for each of its sentences, what the abstention classifier reads. The model reads
+        each sentence on its own; the share of "none" and the linear ranker's support (`picks`' support:
+        its gaps to the best candidate, passage ranks and what other articles agree on) compare it with
+        the rest, so articles beside it can move its score (the gold suite beside 988 rgb snippets: 0.792
+        against 0.844 alone; without the ranker's support 0.818, but rgb 0.48 against 0.61)."""
         model = self.model
         pool = self.pool(picks)
         cands = [pk.candidate(with_next=model.with_next) for pk in pool]
