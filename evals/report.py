@@ -16,7 +16,7 @@ from evals.metrics import summarize, sweep
 from evals.runner import Run
 
 THRESHOLDS = [i / 100 for i in range(0, 91)]
-MAX_FALSE_ABSTENTION = 0.2  # the operating point reported for abstention recall
+MAX_FALSE_ABSTENTION = 0.10  # the operating point reported for abstention recall (issue 20)
 
 
 def _fmt(value: float) -> str:
