@@ -43,7 +43,7 @@ from qa.answer.question_types import STRICT, expected_type
 from qa.config import AnswerSettings, Settings
 from qa.engine import RANK_DEPTH
 from qa.ingest.fields import article_from_fields, slugify
-from qa.text import sentence_spans, terms
+from qa.text import sentence_spans
 
 
 def _fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
@@ -66,7 +66,7 @@ class Row:
     x: np.ndarray  # one row of features per candidate
     y: np.ndarray  # candidate holds a gold answer
     strict_lacks: np.ndarray  # "when"/"how many" and the candidate has no date or number
-    forced: bool  # nothing retrieved is about the question
+    forced: bool  # the answerer abstains whatever the model says (ExtractiveAnswerer.about_nothing)
 
 
 ANSWERABLE = ("answerable", "reworded")
@@ -129,17 +129,23 @@ def rows(engine, chosen, owner) -> list[Row]:
             case, owner[case.id], kind, np.array([[f[n] for n in FEATURES] for f in features]),
             np.array([bool(case.answers) and contains_answer(pk.text, case.answers) for pk in pool], dtype=float),
             np.array([strict and bool(pk.features["lacks"]) for pk in pool]),
-            not terms(case.question) or max(pk.features["cos"] for pk in picks) < engine.settings.answer.min_similarity,
+            answerer.about_nothing(case.question, picks),
         ))  # fmt: skip
     return out
+
+
+def ranked(r: Row, w: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Each candidate's probability, and the candidates in the answerer's order: a "when"/"how many"
+    candidate without a date or number last, else the most probable first."""
+    p = 1 / (1 + np.exp(-(r.x @ w[:-1] + w[-1])))
+    return p, sorted(range(len(p)), key=lambda i: (r.strict_lacks[i], -p[i]))
 
 
 def decide(rs: list[Row], w: np.ndarray) -> list[tuple[Row, float, bool, bool]]:
     """Per question: (row, best probability, forced abstention, best is right), as the answerer decides."""
     out = []
     for r in rs:
-        p = 1 / (1 + np.exp(-(r.x @ w[:-1] + w[-1])))
-        order = sorted(range(len(p)), key=lambda i: (r.strict_lacks[i], -p[i]))
+        p, order = ranked(r, w)
         best = order[0]
         out.append((r, float(p[best]), r.forced or bool(r.strict_lacks[best]), bool(r.y[best])))
     return out
@@ -176,32 +182,32 @@ def runner_up_for(rs: list[Row], w: np.ndarray, threshold: float, max_padding: f
     """When an unsure best sentence brings its runner-up along (qa/answer/abstention.py): the rule with
     the best answer accuracy whose padding (answers whose second sentence holds no answer, among all
     answers given to answerable questions) stays at most `max_padding`."""
-    ranked = []
+    pairs = []  # (best's probability, runner-up's, best is right, runner-up is right)
     for r in rs:
         if r.kind not in ANSWERABLE or r.forced or len(r.y) < 2:
             continue
-        p = 1 / (1 + np.exp(-(r.x @ w[:-1] + w[-1])))
-        order = sorted(range(len(p)), key=lambda i: (r.strict_lacks[i], -p[i]))
+        p, order = ranked(r, w)
         if p[order[0]] >= threshold and not r.strict_lacks[order[0]]:
-            ranked.append((p[order[0]], p[order[1]], bool(r.y[order[0]]), bool(r.y[order[1]])))
+            pairs.append((p[order[0]], p[order[1]], bool(r.y[order[0]]), bool(r.y[order[1]])))
     never = {"unsure": 0.0, "share": 1.0}
-    best, best_score = never, _runner_up_score(ranked, never, threshold)
+    alone = _runner_up_score(pairs, never, threshold)
+    best, best_score = never, alone
     for unsure in [i / 20 for i in range(1, 20)]:
         for share in (0.3, 0.5, 0.7):
             rule = {"unsure": unsure, "share": share}
-            score = _runner_up_score(ranked, rule, threshold)
+            score = _runner_up_score(pairs, rule, threshold)
             if score["padding"] <= max_padding and score["accuracy"] > best_score["accuracy"]:
                 best, best_score = rule, score
-    return best | best_score | {"one_sentence_accuracy": _runner_up_score(ranked, never, threshold)["accuracy"]}
+    return best | best_score | {"one_sentence_accuracy": alone["accuracy"]}
 
 
-def _runner_up_score(ranked, rule: dict[str, float], threshold: float) -> dict[str, float]:
+def _runner_up_score(pairs, rule: dict[str, float], threshold: float) -> dict[str, float]:
     judge = Abstention({}, 0.0, threshold, **rule)
-    two = [judge.runner_up(b, s, threshold) for b, s, _, _ in ranked]
+    two = [judge.runner_up(b, s, threshold) for b, s, _, _ in pairs]
     return {
-        "accuracy": round(float(np.mean([yb or (t and ys) for t, (_, _, yb, ys) in zip(two, ranked)])), 3),
+        "accuracy": round(float(np.mean([yb or (t and ys) for t, (_, _, yb, ys) in zip(two, pairs)])), 3),
         "two_sentences": round(float(np.mean(two)), 3),
-        "padding": round(float(np.mean([t and not ys for t, (_, _, _, ys) in zip(two, ranked)])), 3),
+        "padding": round(float(np.mean([t and not ys for t, (_, _, _, ys) in zip(two, pairs)])), 3),
     }
 
 

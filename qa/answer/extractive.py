@@ -261,11 +261,7 @@ class ExtractiveAnswerer:
         picks = self.score(question, passages, snap=snap, context=context, others=others)
         if not picks:
             return Draft([], 0.0, True, asks)
-        # Nothing retrieved is even about the question ("how do I make banana bread?"), or the question
-        # names nothing to look for ("Where is he from?" with no conversation before it to say who; a
-        # named time counts, as its words were left out of the question).
-        names_nothing = not (terms(question) or terms(context) or asked.period)
-        unrelated = names_nothing or max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
+        unrelated = self.about_nothing(question, picks, context=context, named_time=asked.period is not None)
         if self.model is not None:
             draft = self._answer_with_model(question, picks, asks, unrelated)
         else:
@@ -276,6 +272,13 @@ class ExtractiveAnswerer:
         if draft.abstained:
             return draft
         return self._newest_first(draft, picks, question, [*passages, *others], len(passages), snap, context, asked)
+
+    def about_nothing(self, question: str, picks: Sequence[Pick], *, context: str = "", named_time: bool = False) -> bool:
+        """Nothing retrieved is even about the question ("how do I make banana bread?"), or the question
+        names nothing to look for ("Where is he from?" with no conversation before it to say who; a
+        named time counts, as its words were left out of the question)."""
+        names_nothing = not (terms(question) or terms(context) or named_time)
+        return names_nothing or max(pk.features["cos"] for pk in picks) < self.settings.min_similarity
 
     def _newest_first(self, draft: Draft, ranked: list[Pick], question: str, hits: list[Passage], k: int, snap: "Snapshot",
                       context: str, asked: AskedTime) -> Draft:  # fmt: skip
