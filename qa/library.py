@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 from qa import backends
 from qa.config import Settings
 from qa.errors import BadInput, NotFound, TooLarge
+from qa.ingest.heap import give_back
 from qa.index.snapshot import Index, Snapshot
 from qa.index.store import Store, StoredArticle
 from qa.ingest.feeds import Feeds, FeedStore
@@ -162,6 +163,7 @@ class Library:
                 if report.deleted:  # reload the registry only when pruning changed it
                     self.index.refresh()
             report.skipped = {s.path: s.reason for s in scan.skipped}
+        give_back(report.sentences_embedded)
         return report
 
     def add(self, articles: Sequence[Article], *, replace: bool = False, progress: bool = False) -> IngestReport:
@@ -169,6 +171,7 @@ class Library:
         with self._write_lock, self.store.reading(), self.store.writing():
             _, report = self._write(articles, self.index.refresh().articles, replace=replace, progress=progress)
             self.index.refresh()
+        give_back(report.sentences_embedded)
         return report
 
     @contextmanager

@@ -67,7 +67,7 @@ from chromadb.api.models.Collection import Collection
 upsert = Collection.upsert
 
 def upsert_then_die(self, *args, **kwargs):
-    if kwargs.get("documents") and any(m.get("kind") == "article" for m in kwargs.get("metadatas") or []):
+    if any(m.get("kind") == "article" for m in kwargs.get("metadatas") or []):
         os.kill(os.getpid(), signal.SIGKILL)  # kill -9 at the commit: markers and sentences written, no record
     return upsert(self, *args, **kwargs)
 
@@ -104,6 +104,8 @@ def test_a_write_killed_before_its_commit_changes_no_answer(tmp_path: Path, embe
     committed = {s.hash for s in fresh.library.store.load()}
     stored = {parse_sentence_id(i)[0] for i in fresh.library.store.sentences.get(include=[])["ids"]}
     assert stored == committed and fresh.library.store.articles.get(where={"kind": "pending"})["ids"] == []
+    bodies = {i.split(":")[1] for i in fresh.library.store.articles.get(where={"kind": "body"})["ids"]}
+    assert bodies == committed  # the bodies written before the kill went with its sentences
     for was, now in zip(before, after):
         assert (now.answer, [(c.doc_id, c.start, c.end) for c in now.citations]) == \
             (was.answer, [(c.doc_id, c.start, c.end) for c in was.citations])  # fmt: skip

@@ -264,3 +264,47 @@ def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_not
     assert store.articles.get(where={"kind": "pending"})["ids"] == []
     last = stored.layout.sentences[-1]
     assert store.sentences.get(ids=[f"{stored.hash}:{n - 1}"], include=["documents"])["documents"] == [text[last.start : last.end]]
+
+
+def test_a_text_is_kept_in_body_pieces_read_back_exactly(engine: QAEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry keeps an article's text and layout in pieces (a 5 MB record cost Chroma some 80 MB):
+    read back through a fresh client, every character is where it was; the record itself holds neither."""
+    from qa.index import store as store_module
+
+    monkeypatch.setattr(store_module, "BODY_CHARS", 50)  # many pieces, cut inside words and letters
+    text = "Zoë's café reopened in Kraków on 3 May. Its owner, Łukasz Żak, said the queue ran round the block. " * 3
+    engine.library.add([Article(id="cafe", title="Café", text=text, source="api")])
+    store = engine.library.store
+    record = store.articles.get(ids=["cafe"], include=["documents", "metadatas"])
+    assert record["documents"] == [""] and "layout" not in record["metadatas"][0]
+    stored = engine.library.store.get("cafe")
+    assert stored.parts == record["metadatas"][0]["parts"] > 5
+    fresh = QAEngine(engine.settings, embed_model=engine.embed_model)
+    again = fresh.library.store.get("cafe")
+    assert again.article.text == text and again.layout == stored.layout
+    assert {a.id: a.article.text for a in fresh.library.store.load()} == {"cafe": text}
+    answer = fresh.ask("Who owns the café in Kraków?")
+    assert "Łukasz Żak" in answer.answer and answer.citations[0].passage == text[answer.citations[0].passage_start : answer.citations[0].passage_end]
+    engine.library.delete("cafe")  # its body goes with it
+    assert store.articles.get(where={"kind": "body"})["ids"] == []
+
+
+def test_a_record_made_before_bodies_still_reads_and_moves_to_a_body(local_engine: QAEngine) -> None:
+    """An index written by an earlier version (text in the record's document, layout in its metadata)."""
+    from qa.index.store import _layout_json
+
+    local_engine.library.add([Article(id="dam", title="Dam repaired", text="Engineers repaired the dam in three weeks.", source="api")])
+    store = local_engine.library.store
+    stored = store.get("dam")
+    meta = store.articles.get(ids=["dam"], include=["metadatas"])["metadatas"][0]
+    store.articles.upsert(ids=["dam"], embeddings=[[1.0]], documents=[stored.article.text],
+                          metadatas=[meta | {"parts": None, "layout": _layout_json(stored.layout)}])  # fmt: skip
+    store.articles.delete(where={"kind": "body"})
+    fresh = QAEngine(local_engine.settings, embed_model=local_engine.embed_model)
+    assert fresh.library.store.get("dam").article.text == stored.article.text
+    assert fresh.ask("How long did the dam repair take?").citations[0].doc_id == "dam"
+    legacy = fresh.library.store.get("dam")
+    fresh.library.store.rename(legacy, legacy.article.model_copy(update={"id": "dam-2"}))  # a moved file, same text
+    assert store.articles.get(where={"kind": "body"})["ids"] == [f"body:{stored.hash}:0"]
+    reread = QAEngine(local_engine.settings, embed_model=local_engine.embed_model).library.store.load()
+    assert [(a.id, a.article.text, a.layout) for a in reread] == [("dam-2", stored.article.text, stored.layout)]

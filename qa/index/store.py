@@ -1,9 +1,10 @@
 """The Chroma side: a registry of articles and a collection of sentence embeddings.
 
 Sentence entries are keyed by the article's content hash, not its id, so identical text is stored
-once and a rename costs nothing. The registry record is the commit point of every write: a reader
-only trusts sentences whose hash a committed article carries, and a write that dies part-way leaves
-a `pending` marker that the next write sweeps away.
+once and a rename costs nothing. So is the text itself: its layout and text are kept in `body` records
+of the registry, in pieces, beside the article records, which hold only the fields. The registry record
+is the commit point of every write: a reader only trusts sentences and bodies whose hash a committed
+article carries, and a write that dies part-way leaves a `pending` marker that the next write sweeps away.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class StoredArticle:
     def chunk(self, k: int) -> tuple[int, int]:
         return self.layout.chunks[k]
 
+    @cached_property
+    def parts(self) -> int:
+        """Body records its text is kept in (set from the record when it was read from one)."""
+        return -(-(len(_layout_json(self.layout)) + 1 + len(self.article.text)) // BODY_CHARS)
+
     def sentences_of(self, k: int) -> list[tuple[int, Sentence]]:
         return [(j, s) for j, s in enumerate(self.layout.sentences) if s.chunk == k]
 
@@ -83,13 +89,35 @@ def _layout_from_json(raw: str) -> Layout:
     return Layout(tuple(tuple(c) for c in data["c"]), tuple(Sentence(*s) for s in data["s"]))
 
 
-def _record(stored: StoredArticle) -> dict[str, str | int]:
+# Characters of an article's layout and text per body record. One record of a 5 MB text cost Chroma
+# about 80 MB to write, and listing the registry carried every layout; pieces cost a fraction of that.
+BODY_CHARS = 60_000
+
+
+def _body(stored: StoredArticle) -> Iterator[tuple[str, dict]]:
+    """(id, metadata) of each piece of a text's body: its layout as JSON (which holds no newline), a
+    newline, the text. In metadata, not documents: Chroma also indexes documents for full-text search."""
+    whole = _layout_json(stored.layout) + "\n" + stored.article.text
+    for k, at in enumerate(range(0, len(whole), BODY_CHARS)):
+        yield f"body:{stored.hash}:{k}", {"kind": "body", "hash": stored.hash, "part": k, "piece": whole[at : at + BODY_CHARS]}
+
+
+def _part_count(articles: Iterable[StoredArticle]) -> int:
+    """Body records these articles' texts take: one set per distinct text."""
+    return sum(a.parts for a in {a.hash: a for a in articles}.values())
+
+
+def body_ids(content_hash: str, parts: int) -> list[str]:
+    return [f"body:{content_hash}:{k}" for k in range(parts)]
+
+
+def _record(stored: StoredArticle) -> dict[str, str | int | None]:
     a = stored.article
     meta = {"kind": "article", "title": a.title, "source": a.source, "hash": stored.hash}
     # None, not absent: Chroma's upsert merges metadata, so an absent key would keep the old article's value
     meta |= {"url": a.url or None, "published": a.published or None, "author": a.author or None,
              "site": a.site or None, "feed": a.feed or None}
-    return meta | {"layout": _layout_json(stored.layout)}
+    return meta | {"parts": stored.parts, "layout": None}  # `layout`: records made before bodies held it
 
 
 def _from_record(doc_id: str, text: str, meta: dict, layout: Layout | None = None) -> StoredArticle:
@@ -100,7 +128,10 @@ def _from_record(doc_id: str, text: str, meta: dict, layout: Layout | None = Non
         site=meta.get("site"), feed=meta.get("feed"),
     )  # fmt: skip
     layout = _layout_from_json(meta["layout"]) if layout is None else layout  # given: parsing it again is waste
-    return StoredArticle(article=article, hash=meta["hash"], layout=layout)
+    stored = StoredArticle(article=article, hash=meta["hash"], layout=layout)
+    if meta.get("parts"):
+        stored.__dict__["parts"] = meta["parts"]  # as recorded: not computed again
+    return stored
 
 
 def _same_record(stored: StoredArticle | None, meta: dict) -> bool:
@@ -170,9 +201,9 @@ class _Open:
     @cached_property
     def vector_store(self) -> "ChromaVectorStore":
         # imported on first search: listing or deleting articles never pays for LlamaIndex (~0.9 s)
-        from llama_index.vector_stores.chroma import ChromaVectorStore
+        from qa.index.sentence_store import SentenceStore
 
-        return ChromaVectorStore(chroma_collection=self.sentences)
+        return SentenceStore(chroma_collection=self.sentences)
 
 
 class Store:
@@ -451,9 +482,34 @@ class Store:
             offset += _PAGE
 
     def load(self) -> list[StoredArticle]:
+        rows = [row for page in self._pages(kind="article") for row in zip(page["ids"], page["metadatas"], page["documents"])]
+        return self._stored(rows)
+
+    def _stored(self, rows: Sequence[tuple[str, dict, str | None]]) -> list[StoredArticle]:
+        """Articles from registry rows (id, metadata, document), with their bodies, read once per text. A
+        record whose body is not all there (deleted meanwhile) is left out."""
+        bodies = self._bodies({m["hash"]: m["parts"] for _, m, _ in rows if m.get("parts")})
         out = []
-        for page in self._pages(kind="article"):
-            out += [_from_record(i, d, m) for i, d, m in zip(page["ids"], page["documents"], page["metadatas"])]
+        for doc_id, meta, doc in rows:
+            if not meta.get("parts"):  # made before bodies: the text and layout are in the record
+                if meta.get("layout"):
+                    out.append(_from_record(doc_id, doc or "", meta))
+            elif (body := bodies.get(meta["hash"])) is not None:
+                out.append(_from_record(doc_id, body[1], meta, body[0]))
+        return out
+
+    def _bodies(self, wanted: Mapping[str, int]) -> dict[str, tuple[Layout, str]]:
+        """(layout, text) of each text in `wanted` (hash -> parts), in calls of a bounded size."""
+        pieces: dict[str, dict[int, str]] = {}
+        for batch in _batches([i for h, n in wanted.items() for i in body_ids(h, n)], _PAGE // 4):
+            for m in self.articles.get(ids=list(batch), include=["metadatas"])["metadatas"]:
+                pieces.setdefault(m["hash"], {})[m["part"]] = m["piece"]
+        out = {}
+        for content_hash, n in wanted.items():
+            got = pieces.get(content_hash, {})
+            if len(got) == n:
+                layout, text = "".join(got[k] for k in range(n)).split("\n", 1)
+                out[content_hash] = (_layout_from_json(layout), text)
         return out
 
     def load_changed(self, known: Mapping[str, StoredArticle]) -> list[StoredArticle]:
@@ -467,8 +523,8 @@ class Store:
         fetched: dict[str, StoredArticle] = {}
         for batch in _batches([i for i, m in listed if m["hash"] not in by_hash], _PAGE):
             got = self.articles.get(ids=list(batch), include=["documents", "metadatas"])
-            fetched |= {i: _from_record(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
-                        if m.get("kind") == "article"}  # fmt: skip
+            rows = [row for row in zip(got["ids"], got["metadatas"], got["documents"]) if row[1].get("kind") == "article"]
+            fetched |= {a.id: a for a in self._stored(rows)}
         out = []
         for doc_id, meta in listed:
             twin = by_hash.get(meta["hash"])
@@ -486,7 +542,8 @@ class Store:
         got = self.articles.get(ids=[doc_id], include=["documents", "metadatas"])
         if not got["ids"] or got["metadatas"][0].get("kind") != "article":
             return None
-        return _from_record(doc_id, got["documents"][0], got["metadatas"][0])
+        found = self._stored([(doc_id, got["metadatas"][0], got["documents"][0])])
+        return found[0] if found else None
 
     # -- writing -----------------------------------------------------------------------------------
     def _marker(self, marker_id: str, content_hash: str) -> dict:
@@ -520,12 +577,9 @@ class Store:
                 for nodes in sentences:
                     for batch in _batches(nodes, size):
                         self.vector_store.add(list(batch))
+                self._put_bodies(stored for stored, _ in items)
                 for group in _batches(items, size):
-                    self.articles.upsert(
-                        ids=[stored.id for stored, _ in group], embeddings=[_PLACEHOLDER] * len(group),
-                        documents=[stored.article.text for stored, _ in group],
-                        metadatas=[_record(stored) for stored, _ in group],
-                    )  # fmt: skip
+                    self._put_records([stored for stored, _ in group])
             except BaseException:
                 self._undo_put(items, markers)
                 raise
@@ -541,6 +595,30 @@ class Store:
             self._recover()
         self._bump()
 
+    def _put_records(self, articles: Sequence[StoredArticle]) -> None:
+        # an empty document replaces the text a record made before bodies held
+        self.articles.upsert(ids=[a.id for a in articles], embeddings=[_PLACEHOLDER] * len(articles),
+                             documents=[""] * len(articles), metadatas=[_record(a) for a in articles])  # fmt: skip
+
+    def _put_bodies(self, articles: Iterable[StoredArticle], *, unless_stored: bool = False) -> None:
+        """The bodies of `articles`' texts, in calls of at most Chroma's batch size and about 1 MB (Chroma
+        holds a call's data several times over while it writes). `unless_stored`: only those not stored yet
+        (a record made before bodies held its text)."""
+        pieces: list[tuple[str, dict]] = []
+        for stored in {a.hash: a for a in articles}.values():
+            if unless_stored and self.articles.get(ids=body_ids(stored.hash, 1))["ids"]:
+                continue
+            for piece in _body(stored):
+                pieces.append(piece)
+                if len(pieces) >= min(self.max_batch, 1_000_000 // BODY_CHARS):
+                    self._upsert_pieces(pieces)
+                    pieces = []
+        if pieces:
+            self._upsert_pieces(pieces)
+
+    def _upsert_pieces(self, pieces: list[tuple[str, dict]]) -> None:
+        self.articles.upsert(ids=[i for i, _ in pieces], embeddings=[_PLACEHOLDER] * len(pieces), metadatas=[m for _, m in pieces])
+
     def _undo_put(self, items: Sequence[tuple[StoredArticle, StoredArticle | None]], markers: list[str]) -> None:
         """Take back a write that failed: records as they were, then its sentences, then its markers.
         Best effort: on a disk still full this fails too, and the markers left lead the sweep."""
@@ -555,8 +633,8 @@ class Store:
                 if landed.get(stored.id) != stored.hash:
                     continue
                 if previous is not None:
-                    self.articles.upsert(ids=[previous.id], embeddings=[_PLACEHOLDER], documents=[previous.article.text],
-                                         metadatas=[_record(previous)])  # fmt: skip
+                    self._put_bodies([previous], unless_stored=True)
+                    self._put_records([previous])
                 else:
                     self.articles.delete(ids=[stored.id])
             for stored, _ in items:
@@ -605,9 +683,8 @@ class Store:
         held the new id; the upsert over its record is the commit, its sentences go after (or at a sweep)."""
         moved = StoredArticle(article=article, hash=stored.hash, layout=stored.layout)
         with self._storage():
-            self.articles.upsert(
-                ids=[moved.id], embeddings=[_PLACEHOLDER], documents=[article.text], metadatas=[_record(moved)]
-            )
+            self._put_bodies([moved], unless_stored=True)
+            self._put_records([moved])
             if moved.id != stored.id:
                 self.articles.delete(ids=[stored.id])
             if replacing is not None and replacing.hash != moved.hash:
@@ -631,7 +708,7 @@ class Store:
                 self.articles.delete(ids=[marker])
             orphans = self.orphans(committed if not stale else None)
             for content_hash in orphans:
-                self._delete_sentences(content_hash)
+                self._delete_text(content_hash)
             self.dirty = False
         if orphans or stale:
             log.info("swept %d unfinished writes and the sentences of %d texts no article carries", len(stale), len(orphans))
@@ -644,8 +721,10 @@ class Store:
         True when something was removed."""
         if self._lock_path is None or not self._lock_path.exists():
             return False  # on a Chroma server, writes sweep: another server may be writing right now
-        expected = _sentence_count(committed)
-        if not self.dirty and self.sentences.count() <= expected and not self.articles.get(where={"kind": "pending"}, limit=1)["ids"]:
+        # a pending marker or a body no record carries makes the registry longer than its records and bodies
+        clean = self.sentences.count() <= _sentence_count(committed) and \
+            self.articles.count() <= len(committed) + _part_count(committed)  # fmt: skip
+        if not self.dirty and clean:
             return False
         try:
             handle = open(self._lock_path, "a+b")
@@ -665,22 +744,30 @@ class Store:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def orphans(self, committed: Iterable[StoredArticle] | None = None) -> set[str]:
-        """Hashes of stored sentences that no record carries and no marker names. Cheap when there are
-        none: the sentences are counted against the records' layouts, and listed only when they differ."""
+        """Hashes of stored sentences or bodies that no record carries and no marker names. Cheap when there
+        are none: they are counted against the records' layouts, and listed only when they differ."""
         articles = list(self.load() if committed is None else committed)
-        if self.sentences.count() <= _sentence_count(articles):
-            return set()
         stored: set[str] = set()
-        offset = 0
-        while True:  # sentences first, then the registry: a write that adds sentences wrote its marker before
-            page = self.sentences.get(include=[], limit=_PAGE * 10, offset=offset)
-            stored.update(parse_sentence_id(i)[0] for i in page["ids"])
-            if len(page["ids"]) < _PAGE * 10:
-                break
-            offset += _PAGE * 10
-        live = {a.hash for a in self.load()}
+        # sentences and bodies first, then the registry: a write that adds them wrote its marker before
+        if self.sentences.count() > _sentence_count(articles):
+            stored |= {parse_sentence_id(i)[0] for i in self._ids(self.sentences)}
+        if self.articles.count() > len(articles) + _part_count(articles):
+            stored |= {i.split(":")[1] for i in self._ids(self.articles, kind="body")}
+        if not stored:
+            return set()
+        live = set(self._committed_hashes())
         live |= {m["hash"] for m in self.articles.get(where={"kind": "pending"}, include=["metadatas"])["metadatas"]}
         return stored - live
+
+    @staticmethod
+    def _ids(collection: "Collection", **where) -> Iterator[str]:
+        offset = 0
+        while True:
+            page = collection.get(where=where or None, include=[], limit=_PAGE * 10, offset=offset)
+            yield from page["ids"]
+            if len(page["ids"]) < _PAGE * 10:
+                return
+            offset += _PAGE * 10
 
     def _release(self, content_hash: str, *, sweeping: bool = False) -> None:
         """Delete a hash's sentences unless a committed article still carries that text, or (unless
@@ -689,10 +776,12 @@ class Store:
             return
         if not sweeping and self.articles.get(ids=[f"pending:{content_hash}"])["ids"]:
             return
-        self._delete_sentences(content_hash)
+        self._delete_text(content_hash)
 
-    def _delete_sentences(self, content_hash: str) -> None:
+    def _delete_text(self, content_hash: str) -> None:
+        """A text's sentences, then its body."""
         self.sentences.delete(where={"hash": content_hash})
+        self.articles.delete(where={"$and": [{"kind": "body"}, {"hash": content_hash}]})
 
     def _bump(self) -> None:
         revision = uuid.uuid4().hex
