@@ -211,7 +211,7 @@ class Library:
         with self._write_lock, self.store.reading(), self.store.writing():
             articles = [s.article for s in self.store.load()]
             prefix = self.settings.chroma.collection
-            for name in (f"{prefix}-sentences", f"{prefix}-articles"):
+            for name in (f"{prefix}-sentences", f"{prefix}-texts", f"{prefix}-articles"):
                 self.store.client.delete_collection(name)
             old, self.store = self.store, self._store()
             old.close(old.client)

@@ -104,7 +104,7 @@ def test_a_write_killed_before_its_commit_changes_no_answer(tmp_path: Path, embe
     committed = {s.hash for s in fresh.library.store.load()}
     stored = {parse_sentence_id(i)[0] for i in fresh.library.store.sentences.get(include=[])["ids"]}
     assert stored == committed and fresh.library.store.articles.get(where={"kind": "pending"})["ids"] == []
-    bodies = {i.split(":")[1] for i in fresh.library.store.articles.get(where={"kind": "body"})["ids"]}
+    bodies = {i.split(":")[1] for i in fresh.library.store.texts.get()["ids"]}
     assert bodies == committed  # the bodies written before the kill went with its sentences
     for was, now in zip(before, after):
         assert (now.answer, [(c.doc_id, c.start, c.end) for c in now.citations]) == \

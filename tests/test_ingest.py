@@ -286,7 +286,7 @@ def test_a_text_is_kept_in_body_pieces_read_back_exactly(engine: QAEngine, monke
     answer = fresh.ask("Who owns the café in Kraków?")
     assert "Łukasz Żak" in answer.answer and answer.citations[0].passage == text[answer.citations[0].passage_start : answer.citations[0].passage_end]
     engine.library.delete("cafe")  # its body goes with it
-    assert store.articles.get(where={"kind": "body"})["ids"] == []
+    assert store.texts.get()["ids"] == []
 
 
 def test_a_record_made_before_bodies_still_reads_and_moves_to_a_body(local_engine: QAEngine) -> None:
@@ -299,12 +299,12 @@ def test_a_record_made_before_bodies_still_reads_and_moves_to_a_body(local_engin
     meta = store.articles.get(ids=["dam"], include=["metadatas"])["metadatas"][0]
     store.articles.upsert(ids=["dam"], embeddings=[[1.0]], documents=[stored.article.text],
                           metadatas=[meta | {"parts": None, "layout": _layout_json(stored.layout)}])  # fmt: skip
-    store.articles.delete(where={"kind": "body"})
+    store.texts.delete(ids=store.texts.get()["ids"])
     fresh = QAEngine(local_engine.settings, embed_model=local_engine.embed_model)
     assert fresh.library.store.get("dam").article.text == stored.article.text
     assert fresh.ask("How long did the dam repair take?").citations[0].doc_id == "dam"
     legacy = fresh.library.store.get("dam")
     fresh.library.store.rename(legacy, legacy.article.model_copy(update={"id": "dam-2"}))  # a moved file, same text
-    assert store.articles.get(where={"kind": "body"})["ids"] == [f"body:{stored.hash}:0"]
+    assert store.texts.get()["ids"] == [f"body:{stored.hash}:0"]
     reread = QAEngine(local_engine.settings, embed_model=local_engine.embed_model).library.store.load()
     assert [(a.id, a.article.text, a.layout) for a in reread] == [("dam-2", stored.article.text, stored.layout)]

@@ -89,7 +89,7 @@ def consistent(settings: Settings) -> None:
     assert counts == committed
     assert store.articles.get(where={"kind": "pending"})["ids"] == []
     bodies: dict[str, int] = {}  # and every text its body, and every body a record
-    for bid in store.articles.get(where={"kind": "body"}, include=[])["ids"]:
+    for bid in store.texts.get(include=[])["ids"]:
         h = bid.split(":")[1]
         bodies[h] = bodies.get(h, 0) + 1
     assert bodies == {a.hash: a.parts for a in store.load()}

@@ -1,10 +1,11 @@
 """The Chroma side: a registry of articles and a collection of sentence embeddings.
 
 Sentence entries are keyed by the article's content hash, not its id, so identical text is stored
-once and a rename costs nothing. So is the text itself: its layout and text are kept in `body` records
-of the registry, in pieces, beside the article records, which hold only the fields. The registry record
-is the commit point of every write: a reader only trusts sentences and bodies whose hash a committed
-article carries, and a write that dies part-way leaves a `pending` marker that the next write sweeps away.
+once and a rename costs nothing. So is the text itself: its layout and text are kept in pieces in a
+collection of texts (`<prefix>-texts`), and the registry's article records hold only the fields. The
+registry record is the commit point of every write: a reader only trusts sentences and texts whose hash a
+committed article carries, and a write that dies part-way leaves a `pending` marker that the next write
+sweeps away.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def _layout_from_json(raw: str) -> Layout:
 
 
 # Characters of an article's layout and text per body record. One record of a 5 MB text cost Chroma
-# about 80 MB to write, and listing the registry carried every layout; pieces cost a fraction of that.
+# about 80 MB to write; pieces cost a fraction of that. They are a collection of their own: big records
+# beside the registry's made each of its calls slower (three small writes: 15 ms, 139 ms beside 10 MB).
 BODY_CHARS = 60_000
 
 
@@ -99,7 +101,7 @@ def _body(stored: StoredArticle) -> Iterator[tuple[str, dict]]:
     newline, the text. In metadata, not documents: Chroma also indexes documents for full-text search."""
     whole = _layout_json(stored.layout) + "\n" + stored.article.text
     for k, at in enumerate(range(0, len(whole), BODY_CHARS)):
-        yield f"body:{stored.hash}:{k}", {"kind": "body", "hash": stored.hash, "part": k, "piece": whole[at : at + BODY_CHARS]}
+        yield f"body:{stored.hash}:{k}", {"hash": stored.hash, "part": k, "piece": whole[at : at + BODY_CHARS]}
 
 
 def _part_count(articles: Iterable[StoredArticle]) -> int:
@@ -195,6 +197,7 @@ class _Open:
     client: "ClientAPI"
     articles: "Collection"
     sentences: "Collection"
+    texts: "Collection"
     users: int = 0
     retired: bool = False
 
@@ -259,7 +262,8 @@ class Store:
         hnsw = (sentences.configuration or {}).get("hnsw") or {}
         if (hnsw.get("ef_search") or 0) < self._hnsw["ef_search"]:
             sentences.modify(configuration={"hnsw": {"ef_search": self._hnsw["ef_search"]}})
-        return _Open(client, articles, sentences)
+        texts = client.get_or_create_collection(f"{self._prefix}-texts", embedding_function=None)
+        return _Open(client, articles, sentences, texts)
 
     @property
     def client(self) -> "ClientAPI":
@@ -272,6 +276,10 @@ class Store:
     @property
     def sentences(self) -> "Collection":
         return self._conn.sentences
+
+    @property
+    def texts(self) -> "Collection":
+        return self._conn.texts
 
     @property
     def vector_store(self) -> "ChromaVectorStore":
@@ -502,7 +510,7 @@ class Store:
         """(layout, text) of each text in `wanted` (hash -> parts), in calls of a bounded size."""
         pieces: dict[str, dict[int, str]] = {}
         for batch in _batches([i for h, n in wanted.items() for i in body_ids(h, n)], _PAGE // 4):
-            for m in self.articles.get(ids=list(batch), include=["metadatas"])["metadatas"]:
+            for m in self.texts.get(ids=list(batch), include=["metadatas"])["metadatas"]:
                 pieces.setdefault(m["hash"], {})[m["part"]] = m["piece"]
         out = {}
         for content_hash, n in wanted.items():
@@ -606,7 +614,7 @@ class Store:
         (a record made before bodies held its text)."""
         pieces: list[tuple[str, dict]] = []
         for stored in {a.hash: a for a in articles}.values():
-            if unless_stored and self.articles.get(ids=body_ids(stored.hash, 1))["ids"]:
+            if unless_stored and self.texts.get(ids=body_ids(stored.hash, 1))["ids"]:
                 continue
             for piece in _body(stored):
                 pieces.append(piece)
@@ -617,7 +625,7 @@ class Store:
             self._upsert_pieces(pieces)
 
     def _upsert_pieces(self, pieces: list[tuple[str, dict]]) -> None:
-        self.articles.upsert(ids=[i for i, _ in pieces], embeddings=[_PLACEHOLDER] * len(pieces), metadatas=[m for _, m in pieces])
+        self.texts.upsert(ids=[i for i, _ in pieces], embeddings=[_PLACEHOLDER] * len(pieces), metadatas=[m for _, m in pieces])
 
     def _undo_put(self, items: Sequence[tuple[StoredArticle, StoredArticle | None]], markers: list[str]) -> None:
         """Take back a write that failed: records as they were, then its sentences, then its markers.
@@ -721,9 +729,9 @@ class Store:
         True when something was removed."""
         if self._lock_path is None or not self._lock_path.exists():
             return False  # on a Chroma server, writes sweep: another server may be writing right now
-        # a pending marker or a body no record carries makes the registry longer than its records and bodies
+        # a pending marker makes the registry longer than its records; a body no record carries, the texts
         clean = self.sentences.count() <= _sentence_count(committed) and \
-            self.articles.count() <= len(committed) + _part_count(committed)  # fmt: skip
+            self.articles.count() <= len(committed) and self.texts.count() <= _part_count(committed)  # fmt: skip
         if not self.dirty and clean:
             return False
         try:
@@ -751,8 +759,8 @@ class Store:
         # sentences and bodies first, then the registry: a write that adds them wrote its marker before
         if self.sentences.count() > _sentence_count(articles):
             stored |= {parse_sentence_id(i)[0] for i in self._ids(self.sentences)}
-        if self.articles.count() > len(articles) + _part_count(articles):
-            stored |= {i.split(":")[1] for i in self._ids(self.articles, kind="body")}
+        if self.texts.count() > _part_count(articles):
+            stored |= {i.split(":")[1] for i in self._ids(self.texts)}
         if not stored:
             return set()
         live = set(self._committed_hashes())
@@ -781,7 +789,7 @@ class Store:
     def _delete_text(self, content_hash: str) -> None:
         """A text's sentences, then its body."""
         self.sentences.delete(where={"hash": content_hash})
-        self.articles.delete(where={"$and": [{"kind": "body"}, {"hash": content_hash}]})
+        self.texts.delete(where={"hash": content_hash})
 
     def _bump(self) -> None:
         revision = uuid.uuid4().hex
