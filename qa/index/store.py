@@ -101,7 +101,7 @@ def _body(stored: StoredArticle) -> Iterator[tuple[str, dict]]:
     newline, the text. In metadata, not documents: Chroma also indexes documents for full-text search."""
     whole = _layout_json(stored.layout) + "\n" + stored.article.text
     for k, at in enumerate(range(0, len(whole), BODY_CHARS)):
-        yield f"body:{stored.hash}:{k}", {"hash": stored.hash, "part": k, "piece": whole[at : at + BODY_CHARS]}
+        yield body_id(stored.hash, k), {"hash": stored.hash, "part": k, "piece": whole[at : at + BODY_CHARS]}
 
 
 def _part_count(articles: Iterable[StoredArticle]) -> int:
@@ -109,8 +109,16 @@ def _part_count(articles: Iterable[StoredArticle]) -> int:
     return sum(a.parts for a in {a.hash: a for a in articles}.values())
 
 
+def body_id(content_hash: str, k: int) -> str:
+    return f"body:{content_hash}:{k}"
+
+
+def parse_body_id(bid: str) -> str:
+    return bid.split(":")[1]
+
+
 def body_ids(content_hash: str, parts: int) -> list[str]:
-    return [f"body:{content_hash}:{k}" for k in range(parts)]
+    return [body_id(content_hash, k) for k in range(parts)]
 
 
 def _record(stored: StoredArticle) -> dict[str, str | int | None]:
@@ -319,7 +327,7 @@ class Store:
         """The texts of committed articles, read from the registry alone (no text, no vector): through a
         client just opened, before anything loads its vector index, they are what that index holds (a text
         written in between is searched twice at worst)."""
-        pages = self._pages(include=("metadatas",), articles=(conn or self._conn).articles, kind="article")
+        pages = self._pages(include=("metadatas",), collection=(conn or self._conn).articles, kind="article")
         return frozenset(m["hash"] for page in pages for m in page["metadatas"])
 
     def _hold(self, conn: _Open) -> None:
@@ -479,15 +487,16 @@ class Store:
         fresh = self.client.get_collection(self._articles_name, embedding_function=None)
         return str((fresh.metadata or {}).get("qa_revision", ""))
 
-    def _pages(self, include: Sequence[str] = ("documents", "metadatas"), articles: "Collection | None" = None,
-               **where) -> Iterable[dict]:  # fmt: skip
+    def _pages(self, include: Sequence[str] = ("documents", "metadatas"), collection: "Collection | None" = None,
+               size: int = _PAGE, **where) -> Iterable[dict]:  # fmt: skip
+        """`collection` (the registry unless given) in pages of `size`, within `where`."""
         offset = 0
         while True:
-            page = (articles or self.articles).get(where=where, include=list(include), limit=_PAGE, offset=offset)
+            page = (collection or self.articles).get(where=where or None, include=list(include), limit=size, offset=offset)
             yield page
-            if len(page["ids"]) < _PAGE:
+            if len(page["ids"]) < size:
                 return
-            offset += _PAGE
+            offset += size
 
     def load(self) -> list[StoredArticle]:
         rows = [row for page in self._pages(kind="article") for row in zip(page["ids"], page["metadatas"], page["documents"])]
@@ -758,24 +767,15 @@ class Store:
         stored: set[str] = set()
         # sentences and bodies first, then the registry: a write that adds them wrote its marker before
         if self.sentences.count() > _sentence_count(articles):
-            stored |= {parse_sentence_id(i)[0] for i in self._ids(self.sentences)}
+            pages = self._pages((), self.sentences, _PAGE * 10)
+            stored |= {parse_sentence_id(i)[0] for page in pages for i in page["ids"]}
         if self.texts.count() > _part_count(articles):
-            stored |= {i.split(":")[1] for i in self._ids(self.texts)}
+            stored |= {parse_body_id(i) for page in self._pages((), self.texts, _PAGE * 10) for i in page["ids"]}
         if not stored:
             return set()
         live = set(self._committed_hashes())
         live |= {m["hash"] for m in self.articles.get(where={"kind": "pending"}, include=["metadatas"])["metadatas"]}
         return stored - live
-
-    @staticmethod
-    def _ids(collection: "Collection", **where) -> Iterator[str]:
-        offset = 0
-        while True:
-            page = collection.get(where=where or None, include=[], limit=_PAGE * 10, offset=offset)
-            yield from page["ids"]
-            if len(page["ids"]) < _PAGE * 10:
-                return
-            offset += _PAGE * 10
 
     def _release(self, content_hash: str, *, sweeping: bool = False) -> None:
         """Delete a hash's sentences unless a committed article still carries that text, or (unless
