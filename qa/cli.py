@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from qa.errors import QAError
+from qa.ingest.heap import few_arenas
 from qa.progress import LOADING, is_terminal, plural, status
 
 EXIT_USER_ERROR = 1
@@ -378,6 +379,7 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    few_arenas()  # before any thread starts (qa.ingest.heap)
     args = parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     if args.cmd in ("ask", "chat") and getattr(args, "top_k", None) is not None and not 1 <= args.top_k <= 50:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from qa.config import ServerSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BackendUnavailable
+from qa.ingest.heap import few_arenas
 from server import api, deps, errors, feeds, library_pages, openai_api, pages, security
 from server.limits import BodyLimit
 from server.methods import Methods
@@ -79,6 +80,8 @@ class Health(BaseModel):
 def create_app(settings: Settings | None = None, *, engine: QAEngine | None = None) -> FastAPI:
     """Settings (from the environment unless given) and the engine are made once, in the lifespan;
     `engine` lets tests share one already-loaded model."""
+
+    few_arenas()  # served without `qa serve` too (uvicorn server.app:app): before the engine's threads
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

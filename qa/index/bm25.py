@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 import threading
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -31,6 +32,7 @@ from qa.index.store import StoredArticle
 
 K1, B = 1.5, 0.75  # bm25s's defaults, which BM25Retriever keeps
 _PATTERN = r"(?u)\b\w\w+\b"
+_TOKENIZE_CHUNKS = 512  # chunks tokenized a call
 _COLUMNS = 10_000  # terms whose postings, merged over many texts, are kept between questions
 
 
@@ -64,23 +66,24 @@ class Postings:
 
     @classmethod
     def of(cls, texts: list[StoredArticle]) -> list["Postings"]:
-        """Every chunk node's text as BM25Retriever reads it (title included), tokenized in one call."""
-        if not texts:
-            return []
-        nodes = [passages.chunk_node(s, k) for s in texts for k in range(len(s.layout.chunks))]
-        docs = iter(tokenize([n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]))
-        return [cls._of(s, [next(docs) for _ in s.layout.chunks]) for s in texts]
+        """Every chunk node's text as BM25Retriever reads it (title included), tokenized some hundred chunks
+        a call: each call has a fixed cost, and a big text's tokens held at once took some 50 MB for 5 MB."""
+        counts = [_Counts(stored) for stored in texts]
+        batch: list[tuple[_Counts, str]] = []
 
-    @classmethod
-    def _of(cls, stored: StoredArticle, docs: list[list[str]]) -> "Postings":
-        lengths = np.array([len(d) for d in docs], dtype=np.int32)
-        terms = sorted({t for d in docs for t in d})
-        rank = {t: i for i, t in enumerate(terms)}
-        ids = np.fromiter((rank[t] for d in docs for t in d), dtype=np.int64, count=int(lengths.sum()))
-        n = max(len(docs), 1)
-        keys, tfs = np.unique(ids * n + np.repeat(np.arange(len(docs)), lengths), return_counts=True)
-        at = np.searchsorted(keys // n, np.arange(len(terms) + 1)).astype(np.int64)  # sorted by term, then chunk
-        return cls(text_key(stored), terms, at, (keys % n).astype(np.int32), tfs.astype(np.float32), lengths)
+        def tokenize_batch() -> None:
+            for (into, _), doc in zip(batch, tokenize([text for _, text in batch])):
+                into.add(doc)
+            batch.clear()
+
+        for into in counts:
+            for k in range(len(into.stored.layout.chunks)):
+                batch.append((into, passages.chunk_node(into.stored, k).get_content(metadata_mode=MetadataMode.EMBED)))
+                if len(batch) >= _TOKENIZE_CHUNKS:
+                    tokenize_batch()
+        if batch:
+            tokenize_batch()
+        return [into.postings() for into in counts]
 
     def parts(self) -> list[bytes]:
         return ["\n".join(self.terms).encode(), *(a.tobytes() for a in (self.at, self.chunks, self.tfs, self.lengths))]
@@ -97,6 +100,32 @@ class Postings:
             return None
         whole = len(at) == len(terms) + 1 and at[-1] == len(chunks) == len(tfs) and (chunks < len(lengths)).all()
         return cls(key, terms, at, chunks, tfs, lengths) if whole else None  # a damaged row is computed again
+
+
+class _Counts:
+    """One text's tokens as they are read: each term numbered when first seen, then only its number kept."""
+
+    def __init__(self, stored: StoredArticle) -> None:
+        self.stored = stored
+        self.number: dict[str, int] = {}
+        self.ids = array("q")
+        self.lengths = array("i")
+
+    def add(self, doc: list[str]) -> None:
+        number = self.number
+        self.ids.extend([number.setdefault(t, len(number)) for t in doc])
+        self.lengths.append(len(doc))
+
+    def postings(self) -> Postings:
+        terms = sorted(self.number)
+        rank = np.empty(len(terms), dtype=np.int64)  # first-seen number -> place in sorted order
+        rank[np.fromiter((self.number[t] for t in terms), dtype=np.int64, count=len(terms))] = np.arange(len(terms))
+        ids = rank[np.frombuffer(self.ids, dtype=np.int64)]
+        lengths = np.frombuffer(self.lengths, dtype=np.int32).copy()
+        n = max(len(lengths), 1)
+        keys, tfs = np.unique(ids * n + np.repeat(np.arange(len(lengths)), lengths), return_counts=True)
+        at = np.searchsorted(keys // n, np.arange(len(terms) + 1)).astype(np.int64)  # sorted by term, then chunk
+        return Postings(text_key(self.stored), terms, at, (keys % n).astype(np.int32), tfs.astype(np.float32), lengths)
 
 
 class BM25(BaseRetriever):

@@ -109,9 +109,10 @@ class _Counted:
         for stored in texts:
             held: list[str] = []
             lower: set[str] = set()
+            one: dict[str, str] = {}  # one string per term, not one per chunk holding it (5 MB of text: ~25 MB)
             for start, end in stored.layout.chunks:
                 text = stored.article.text[start:end]
-                held += set(terms(text))
+                held += [one.setdefault(t, t) for t in set(terms(text))]
                 lower.update(_LOWER_WORD.findall(text))
             out.append(cls(text_key(stored), tuple(held), tuple(lower), len(stored.layout.chunks)))
         return out

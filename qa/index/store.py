@@ -249,6 +249,9 @@ class Store:
         # later writes are not among them until a reopen (qa.index.fresh searches them meanwhile)
         self._held: frozenset[str] = frozenset()
         self._stale = False  # another process wrote since this client opened
+        # texts this process wrote since the registry was last loaded: the load takes them from here
+        # rather than reading a 5 MB text back (its time, and a second copy in memory)
+        self._written: dict[str, StoredArticle] = {}
         with reachable(), self._storage(recover=False):
             opened = self._open(connect())
             self._conn = opened
@@ -533,9 +536,13 @@ class Store:
         """As `load()`, given `known` (the records last loaded, by id): the registry is listed without
         its texts, and a text is fetched only when no known record carries its hash. A write then reads
         what it changed, not every article again."""
+        written, self._written = self._written, {}
         if not known:
             return self.load()  # one pass, not a listing and then every text
         by_hash = {a.hash: a for a in known.values()}
+        for content_hash, stored in written.items():  # what this process wrote is not read back
+            by_hash.setdefault(content_hash, stored)
+        mine = {a.id: a for a in written.values()}
         listed = [(i, m) for page in self._pages(("metadatas",), kind="article") for i, m in zip(page["ids"], page["metadatas"])]
         fetched: dict[str, StoredArticle] = {}
         for batch in _batches([i for i, m in listed if m["hash"] not in by_hash], _PAGE):
@@ -549,6 +556,8 @@ class Store:
                 stored = fetched.get(doc_id)  # None: deleted since it was listed
             elif _same_record(known.get(doc_id), meta):
                 stored = known[doc_id]
+            elif _same_record(mine.get(doc_id), meta):
+                stored = mine[doc_id]
             else:  # renamed or retitled: the same text and layout under new fields
                 stored = _from_record(doc_id, twin.article.text, meta, twin.layout)
             if stored is not None:
@@ -602,6 +611,7 @@ class Store:
                 raise
         # committed: what is left to do only frees space, and a failure leaves leftovers the sweep removes
         self._held |= {stored.hash for stored, _ in items}  # written through this client: its index holds them
+        self._written |= {stored.hash: stored for stored, _ in items}
         try:
             for stored, previous in items:
                 if previous is not None and previous.hash != stored.hash:

@@ -1,8 +1,10 @@
-"""Handing freed memory back to the system after a big write.
+"""Keeping a big write's memory in bounds: few malloc arenas, and freed memory handed back after it.
 
 A big article passes through several threads (embedding, writing, the snapshot's refresh), and glibc
-keeps what each one freed in its own arena: a 4.9 MB article left a server holding about 60 MB more than
-its live data, for good. `malloc_trim` gives it back; it walks the heap, so it runs only after big writes.
+gives each thread an arena of its own, up to eight per core: what one thread frees, another cannot reuse.
+With two arenas a 4.9 MB article of English added 132 MB to the peak instead of 172. And what they freed
+stays held: about 60 MB more than the live data, for good. `malloc_trim` gives it back; it walks the heap,
+so it runs only after big writes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import ctypes
 import functools
 
 BIG_WRITE = 2000  # sentences embedded
+ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter, from glibc's malloc.h
 
 
 @functools.cache
@@ -25,3 +29,9 @@ def _libc() -> ctypes.CDLL | None:
 def give_back(sentences_embedded: int) -> None:
     if sentences_embedded >= BIG_WRITE and (libc := _libc()) is not None:
         libc.malloc_trim(0)
+
+
+def few_arenas() -> None:
+    """At most ARENAS malloc arenas from now on; called at a process's start, before its threads."""
+    if (libc := _libc()) is not None:
+        libc.mallopt(_M_ARENA_MAX, ARENAS)
