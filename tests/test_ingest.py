@@ -271,7 +271,7 @@ def test_a_text_is_kept_in_body_pieces_read_back_exactly(engine: QAEngine, monke
     read back through a fresh client, every character is where it was; the record itself holds neither."""
     from qa.index import store as store_module
 
-    monkeypatch.setattr(store_module, "BODY_CHARS", 50)  # many pieces, cut inside words and letters
+    monkeypatch.setattr(store_module, "BODY_BYTES", 50)  # many pieces, cut inside words and between letters of two bytes
     text = "Zoë's café reopened in Kraków on 3 May. Its owner, Łukasz Żak, said the queue ran round the block. " * 3
     engine.library.add([Article(id="cafe", title="Café", text=text, source="api")])
     store = engine.library.store

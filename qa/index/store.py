@@ -65,7 +65,7 @@ class StoredArticle:
     @cached_property
     def parts(self) -> int:
         """Body records its text is kept in (set from the record when it was read from one)."""
-        return -(-(len(_layout_json(self.layout)) + 1 + len(self.article.text)) // BODY_CHARS)
+        return sum(1 for _ in _pieces(_whole(self)))
 
     def sentences_of(self, k: int) -> list[tuple[int, Sentence]]:
         return [(j, s) for j, s in enumerate(self.layout.sentences) if s.chunk == k]
@@ -93,15 +93,32 @@ def _layout_from_json(raw: str) -> Layout:
 # Characters of an article's layout and text per body record. One record of a 5 MB text cost Chroma
 # about 80 MB to write; pieces cost a fraction of that. They are a collection of their own: big records
 # beside the registry's made each of its calls slower (three small writes: 15 ms, 139 ms beside 10 MB).
-BODY_CHARS = 60_000
+# UTF-8 bytes of a body piece. A longer value overflows SQLite's index page, and every later write into the
+# collection paid for all such values: a small write beside 10 MB kept in pieces of 60,000 characters took
+# 70 ms, in pieces of 800 15 ms, on an empty collection 6 ms (.qa/diag/texts_cost.py).
+BODY_BYTES = 900
+
+
+def _pieces(whole: str) -> Iterator[str]:
+    """`whole` cut into pieces of at most BODY_BYTES in UTF-8 (a character of more bytes than that alone)."""
+    at = 0
+    while at < len(whole):
+        piece = whole[at : at + BODY_BYTES]
+        while len(piece) > 1 and (size := len(piece.encode("utf-8", "surrogatepass"))) > BODY_BYTES:
+            piece = piece[: max(1, len(piece) * BODY_BYTES // size)]
+        yield piece
+        at += len(piece)
+
+
+def _whole(stored: StoredArticle) -> str:
+    return _layout_json(stored.layout) + "\n" + stored.article.text
 
 
 def _body(stored: StoredArticle) -> Iterator[tuple[str, dict]]:
     """(id, metadata) of each piece of a text's body: its layout as JSON (which holds no newline), a
     newline, the text. In metadata, not documents: Chroma also indexes documents for full-text search."""
-    whole = _layout_json(stored.layout) + "\n" + stored.article.text
-    for k, at in enumerate(range(0, len(whole), BODY_CHARS)):
-        yield body_id(stored.hash, k), {"hash": stored.hash, "part": k, "piece": whole[at : at + BODY_CHARS]}
+    for k, piece in enumerate(_pieces(_whole(stored))):
+        yield body_id(stored.hash, k), {"hash": stored.hash, "part": k, "piece": piece}
 
 
 def _part_count(articles: Iterable[StoredArticle]) -> int:
@@ -252,6 +269,7 @@ class Store:
         # texts this process wrote since the registry was last loaded: the load takes them from here
         # rather than reading a 5 MB text back (its time, and a second copy in memory)
         self._written: dict[str, StoredArticle] = {}
+        self._writes_here = 0  # threads of this process holding the write lock
         with reachable(), self._storage(recover=False):
             opened = self._open(connect())
             self._conn = opened
@@ -460,10 +478,12 @@ class Store:
                     if time.monotonic() > deadline:  # waiting longer would hold a server thread hostage
                         raise IndexBusy("another process is writing to the index; try again when it is done") from None
                     time.sleep(0.1)
+            self._writes_here += 1
             try:
                 self.sync(writer=True)
                 yield
             finally:
+                self._writes_here -= 1
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -- model bookkeeping -------------------------------------------------------------------------
@@ -637,7 +657,7 @@ class Store:
                 continue
             for piece in _body(stored):
                 pieces.append(piece)
-                if len(pieces) >= min(self.max_batch, 1_000_000 // BODY_CHARS):
+                if len(pieces) >= min(self.max_batch, 1_000_000 // BODY_BYTES):
                     self._upsert_pieces(pieces)
                     pieces = []
         if pieces:
@@ -748,6 +768,8 @@ class Store:
         True when something was removed."""
         if self._lock_path is None or not self._lock_path.exists():
             return False  # on a Chroma server, writes sweep: another server may be writing right now
+        if self._writes_here:
+            return False  # this process writes (the lock below would refuse): counting is waste, ~2 ms a count beside big texts
         # a pending marker makes the registry longer than its records; a body no record carries, the texts
         clean = self.sentences.count() <= _sentence_count(committed) and \
             self.articles.count() <= len(committed) and self.texts.count() <= _part_count(committed)  # fmt: skip
