@@ -124,6 +124,8 @@ def storage_error(err: BaseException, location: str, path: Path | None = None) -
     for e in _chain(err):
         if isinstance(e, StorageFailed):
             return e
+        if isinstance(e, QAError):
+            continue  # ours: its message may quote the user ("no article with id 'disk I/O error'")
         message = str(e).lower()
         if isinstance(e, OSError) and e.errno in _FULL_ERRNOS or any(k in message for k in _FULL):
             found = "full"

@@ -217,6 +217,9 @@ def test_unknown_ids_routes_and_methods(client: TestClient):
     for r, status, message, code in [
         (client.get("/api/documents/no-such-article"), 404, "no article with id 'no-such-article'", "not_found"),
         (client.delete("/api/documents/no-such-article"), 404, "no article with id 'no-such-article'", "not_found"),
+        # an id that reads like a storage error is still an unknown id, not a disk error (found by the fuzzer)
+        (client.delete("/api/documents/failed%20to%20apply%20logs"), 404, "no article with id 'failed to apply logs'", "not_found"),
+        (client.delete("/api/documents/disk%20is%20full"), 404, "no article with id 'disk is full'", "not_found"),
         (client.get("/api/nothing-here"), 404, "no such endpoint", "not_found"),
         (client.put("/api/ask"), 405, "PUT is not allowed", "method_not_allowed"),
         (client.post("/api/ask", content=b"{", headers={"content-type": "application/json"}), 400, "malformed JSON", "invalid_json"),
