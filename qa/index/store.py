@@ -90,12 +90,11 @@ def _layout_from_json(raw: str) -> Layout:
     return Layout(tuple(tuple(c) for c in data["c"]), tuple(Sentence(*s) for s in data["s"]))
 
 
-# Characters of an article's layout and text per body record. One record of a 5 MB text cost Chroma
-# about 80 MB to write; pieces cost a fraction of that. They are a collection of their own: big records
-# beside the registry's made each of its calls slower (three small writes: 15 ms, 139 ms beside 10 MB).
-# UTF-8 bytes of a body piece. A longer value overflows SQLite's index page, and every later write into the
-# collection paid for all such values: a small write beside 10 MB kept in pieces of 60,000 characters took
-# 70 ms, in pieces of 800 15 ms, on an empty collection 6 ms (.qa/diag/texts_cost.py).
+# UTF-8 bytes of an article's layout and text per body record. One record of a 5 MB text cost Chroma about
+# 80 MB to write. They are a collection of their own: big records beside the registry's made each of its
+# calls slower (three small writes: 15 ms, 139 ms beside 10 MB). And a piece longer than SQLite's index page
+# made every later write into the collection pay for all such pieces: a small write beside 10 MB kept in
+# pieces of 60,000 characters took 70 ms, in pieces of 800 15 ms, on an empty collection 6 ms.
 BODY_BYTES = 900
 
 
@@ -117,8 +116,10 @@ def _whole(stored: StoredArticle) -> str:
 def _body(stored: StoredArticle) -> Iterator[tuple[str, dict]]:
     """(id, metadata) of each piece of a text's body: its layout as JSON (which holds no newline), a
     newline, the text. In metadata, not documents: Chroma also indexes documents for full-text search."""
+    k = -1
     for k, piece in enumerate(_pieces(_whole(stored))):
         yield body_id(stored.hash, k), {"hash": stored.hash, "part": k, "piece": piece}
+    stored.__dict__.setdefault("parts", k + 1)  # counted here: the record's `parts` need not cut it all again
 
 
 def _part_count(articles: Iterable[StoredArticle]) -> int:
