@@ -109,3 +109,29 @@ def test_a_write_killed_before_its_commit_changes_no_answer(tmp_path: Path, embe
     for was, now in zip(before, after):
         assert (now.answer, [(c.doc_id, c.start, c.end) for c in now.citations]) == \
             (was.answer, [(c.doc_id, c.start, c.end) for c in was.citations])  # fmt: skip
+
+
+def test_a_server_that_wrote_last_still_sweeps_after_another_process_died_writing(tmp_path: Path, embed_model) -> None:
+    """A write skips the sweep's counting when the previous write was its own and ended cleanly; a process
+    that took the lock since (here, to die in its write) makes the next write sweep in full."""
+    from tests.support.helpers import CORPUS, write
+
+    settings = Settings(data_dir=tmp_path / "data")
+    engine = QAEngine(settings, embed_model=embed_model)
+    engine.library.ingest([CORPUS])
+    write(tmp_path / "one" / "first.txt", "The first harbour story\n\nThe harbour opened a new pier in May.")
+    engine.library.ingest([tmp_path / "one"])  # follows our own clean write: nothing to sweep
+    store = engine.library.store
+    assert store._token is not None and (settings.data_dir / "chroma").exists()
+    write(tmp_path / "dies" / "rival.txt", "Rival story\n\n" + " ".join(f"Commander {k} led the rival group." for k in range(20)))
+    env = os.environ | {"QA_DATA_DIR": str(settings.data_dir)}
+    done = subprocess.run([sys.executable, "-c", KILL_AT_COMMIT, "ingest", str(tmp_path / "dies")], env=env, timeout=300)
+    assert done.returncode == -signal.SIGKILL
+    assert store.articles.get(where={"kind": "pending"})["ids"], "the kill did not land inside the write"
+
+    write(tmp_path / "two" / "second.txt", "The second harbour story\n\nThe harbour closed its old pier in June.")
+    report = engine.library.ingest([tmp_path / "two"])  # the same engine: no question asked in between
+    assert report.added == ["second"]
+    committed = {s.hash for s in store.load()}
+    stored = {m["hash"] for m in store.sentences.get(include=["metadatas"])["metadatas"]}
+    assert stored == committed and store.articles.get(where={"kind": "pending"})["ids"] == []

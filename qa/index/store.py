@@ -271,6 +271,10 @@ class Store:
         # rather than reading a 5 MB text back (its time, and a second copy in memory)
         self._written: dict[str, StoredArticle] = {}
         self._writes_here = 0  # threads of this process holding the write lock
+        # the token this store left in the lock file when its last write ended cleanly; finding it there at
+        # the next write means no other process took the lock since (to write, or to die writing)
+        self._token: bytes | None = None
+        self._alone = False  # inside a write that follows our own clean one: nothing is left to sweep
         with reachable(), self._storage(recover=False):
             opened = self._open(connect())
             self._conn = opened
@@ -480,12 +484,33 @@ class Store:
                         raise IndexBusy("another process is writing to the index; try again when it is done") from None
                     time.sleep(0.1)
             self._writes_here += 1
+            clean = False
             try:
+                self._alone = self._claim(handle)
                 self.sync(writer=True)
                 yield
+                clean = True
             finally:
                 self._writes_here -= 1
+                self._alone = False
+                if not clean:
+                    self._token = None
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _claim(self, handle) -> bool:
+        """Leave a new token in the lock file (held by us); True when it still held ours."""
+        try:
+            handle.seek(0)
+            previous = handle.read(64)
+            token = uuid.uuid4().hex.encode()
+            handle.truncate(0)
+            handle.write(token)  # appends: at 0 after the truncate
+            handle.flush()
+        except OSError:  # a full disk: the write will say so; this one just sweeps
+            self._token = None
+            return False
+        alone, self._token = self._token is not None and previous == self._token, token
+        return alone
 
     # -- model bookkeeping -------------------------------------------------------------------------
     def built_with(self) -> tuple[str, int | None]:
@@ -745,6 +770,8 @@ class Store:
         sentences no record carries (orphans). Under the write lock every marker is left over; on a Chroma
         server another server may be writing right now, so only markers older than STALE_MARKER_S are,
         and sentences whose hash a marker names are kept. `committed`: the records, if already loaded."""
+        if self._alone and not self.dirty:
+            return 0  # our last write ended cleanly and no other process has taken the lock since
         with self._storage():
             if self.dirty:  # a failed write of ours: a write makes Chroma apply what it still holds of it
                 self.articles.upsert(**self._marker("pending:settle", "settle"))
@@ -785,6 +812,8 @@ class Store:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False  # a write is running (maybe ours): its sentences are not orphans yet
+            self._claim(handle)  # a sweep killed part-way leaves a marker: the next write sweeps in full
+            self._token = None
             try:
                 return self.sweep(committed) > 0
             except (StorageFailed, IndexUnreachable) as err:
