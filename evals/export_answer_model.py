@@ -105,7 +105,8 @@ def write_card(out: Path, r: dict) -> None:
     if card.is_file() and r["onnx_sha256"] in (old := card.read_text(encoding="utf-8")) and "## Evaluation" in old:
         kept = old[old.index("## Evaluation") :]
     last = r["validation"][-1] if r["validation"] else {}
-    epoch = f"{r['step']:,} of {r['steps']:,} steps ({r['step'] / r['steps']:.0%} of one epoch)"
+    epochs = float(r.get("epochs", 1.0))
+    epoch = f"{r['step']:,} of {r['steps']:,} steps ({r['step'] / r['steps']:.0%} of {epochs:g} epoch{'s' if epochs != 1 else ''})"
     text = f"""# answer-model: which sentence answers the question, or none
 
 A cross-encoder that reads (question, sentence with its context) and gives a logit; a learnt "none of
@@ -159,7 +160,8 @@ python -m evals.export_answer_model           # the ONNX file and this card
 python -m evals.fit_abstention                # abstention.json, on the held-apart articles
 ```
 
-Batches of {r["batch"]} questions, AdamW at {r["lr"]}, linear warm-up and decay over one epoch, bfloat16
+Batches of {r["batch"]} questions, AdamW at {r["lr"]}, linear warm-up and decay over the run's steps (a run
+resumed with more epochs keeps its step and decays from there over the new length), bfloat16
 autocast where the CPU has it ({r["bf16"]} here); these weights are at {epoch}, after {r["minutes"]}
 minutes on two CPU cores. Held-apart validation ({len(r["held_apart_articles"])} articles, 300 questions)
 at that step: answer sentence first among four {last.get("top1", float("nan")):.3f}, and also above "none"
