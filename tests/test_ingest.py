@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,18 @@ def test_second_ingest_embeds_nothing(engine: QAEngine) -> None:
     assert second.sentences_embedded == 0
     assert second.unchanged == ["isis-k-explainer"] and not second.added and not second.updated
     assert engine.library.store.sentences.count() == first.sentences_embedded
+
+
+def test_second_ingest_of_records_with_their_own_ids_writes_nothing(engine: QAEngine, tmp_path: Path) -> None:
+    """A jsonl record's id is given, which a stored article does not record: unchanged, it is not written again."""
+    rows = [{"id": f"story-{i}", "title": f"Story {i}", "text": f"The ferry number {i} sailed at dawn on Sunday."} for i in range(3)]
+    path = tmp_path / "news.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert engine.library.ingest([path]).added == ["story-0", "story-1", "story-2"]
+    writes = engine.library.store.writes
+    second = engine.library.ingest([path])
+    assert second.unchanged == ["story-0", "story-1", "story-2"] and not second.updated
+    assert engine.library.store.writes == writes
 
 
 def test_update_replaces_old_sentences(engine: QAEngine, tmp_path: Path) -> None:
