@@ -139,12 +139,21 @@ def body_ids(content_hash: str, parts: int) -> list[str]:
     return [body_id(content_hash, k) for k in range(parts)]
 
 
+def _fields(a: Article) -> dict[str, str | None]:
+    """What a registry record keeps of an article besides its text (named by the hash). None, not absent:
+    Chroma's upsert merges metadata, so an absent key would keep the old article's value."""
+    return {"title": a.title, "source": a.source, "url": a.url or None, "published": a.published or None,
+            "author": a.author or None, "site": a.site or None, "feed": a.feed or None}
+
+
+def same_fields(stored: StoredArticle, article: Article) -> bool:
+    """`article` would leave `stored`'s record as it is: what it was read with and nothing keeps
+    (`id_given`) does not count."""
+    return _fields(stored.article) == _fields(article)
+
+
 def _record(stored: StoredArticle) -> dict[str, str | int | None]:
-    a = stored.article
-    meta = {"kind": "article", "title": a.title, "source": a.source, "hash": stored.hash}
-    # None, not absent: Chroma's upsert merges metadata, so an absent key would keep the old article's value
-    meta |= {"url": a.url or None, "published": a.published or None, "author": a.author or None,
-             "site": a.site or None, "feed": a.feed or None}
+    meta = {"kind": "article", "hash": stored.hash, **_fields(stored.article)}
     return meta | {"parts": stored.parts, "layout": None}  # `layout`: records made before bodies held it
 
 
@@ -166,10 +175,7 @@ def _same_record(stored: StoredArticle | None, meta: dict) -> bool:
     """`stored` is what this registry metadata describes (the text itself is named by the hash)."""
     if stored is None:
         return False
-    a = stored.article
-    return (stored.hash, a.title, a.source, a.url or None, a.published or None, a.author or None, a.site or None,
-            a.feed or None) == (meta["hash"], meta["title"], meta["source"], meta.get("url"), meta.get("published"),
-                                meta.get("author"), meta.get("site"), meta.get("feed"))  # fmt: skip
+    return stored.hash == meta["hash"] and all(meta.get(k) == v for k, v in _fields(stored.article).items())
 
 
 UNREACHABLE = "the search index (Chroma) is not reachable; try again in a moment"

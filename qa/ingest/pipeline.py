@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-from qa.index.store import Store, StoredArticle, sentence_id
+from qa.index.store import Store, StoredArticle, same_fields, sentence_id
 from qa.ingest.identity import file_of
 from qa.ingest.readers import CorpusScan
 from qa.progress import LOADING, Progress, plural, status
@@ -114,9 +114,7 @@ class Ingestor:
             existing = current.get(article.id)
             twin = by_hash.get(article.hash)
             if twin is not None and twin.id == article.id:
-                # same text, new title/url/source; `id_given` is how it was read, not stored: compared,
-                # every record of a jsonl file was written again at each ingest (2,340 records: 47 s)
-                if twin.article != article.model_copy(update={"id_given": twin.article.id_given}):
+                if not same_fields(twin, article):  # same text, new title/url/source
                     self.store.rename(twin, article)
                 report.unchanged.append(article.id)
             elif twin is not None and existing is None and self._moved(twin):
