@@ -135,7 +135,9 @@ def engine_for(
         check_mode(engine, mode)
     if (held := engine.library.count()) < len(articles):
         print(f"indexing {plural(len(articles) - held, 'article')} into {name} once; later runs reuse them{why}", file=sys.stderr)
-    report = engine.library.add(articles, progress=True)  # a bar on a terminal, else a line now and then
+    # replace: a benchmark's ids are its own (paragraph ids), so an article of another benchmark run earlier
+    # under the same id is this one's old text, not another story to be added beside it as "-2"
+    report = engine.library.add(articles, replace=True, progress=True)  # a bar on a terminal, else a line now and then
     if report.added or report.updated:
         done = plural(len(report.added) + len(report.updated), "article")
         print(f"indexed {done} into {name} in {report.seconds:.1f}s", file=sys.stderr)

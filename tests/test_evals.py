@@ -146,6 +146,24 @@ def test_benchmark_files_in_both_formats_get_their_own_collection(embed_model, c
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == []
 
 
+def test_a_benchmark_run_after_another_with_the_same_ids_asks_among_its_own_texts(embed_model):
+    """Two files in SQuAD's format share a collection, and paragraph ids come from titles: the paraphrase
+    sets both have "title-36-0". The second run's texts replace the first's under those ids; before, they
+    were added beside them as "title-36-0-2" and then deleted as not the run's, so the second set was asked
+    among the first's texts (56 adversarial paraphrases: right 0.036 instead of 0.80)."""
+    def squad(context: str, question: str, answer: str) -> dict:
+        return {"data": [{"title": "Tea", "paragraphs": [{"context": context, "qas": [
+            {"id": "q1", "question": question, "answers": [{"text": answer}], "is_impossible": False}]}]}]}  # fmt: skip
+
+    first = write(Path("first.json"), json.dumps(squad("Green tea is grown in Shizuoka. The harvest starts in April.",
+                                                       "When does the tea harvest start?", "April")))  # fmt: skip
+    second = write(Path("second.json"), json.dumps(squad("The Corran ferry crosses Loch Linnhe. It first sailed in 1934.",
+                                                         "When did the Corran ferry first sail?", "1934")))  # fmt: skip
+    for path, answer in ((first, "April"), (second, "1934"), (first, "April")):
+        result = runner.run_benchmark(str(path), limit=None, embed_model=embed_model)
+        assert result.records[0]["citations"][0]["doc_id"] == "tea-0" and answer in result.records[0]["answer"], result.records
+
+
 def _one_line_error(capsys, needle: str) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("qa: error: ") and needle in err and "Traceback" not in err, err
