@@ -263,7 +263,9 @@ class ExtractiveAnswerer:
             return Draft([], 0.0, True, asks)
         unrelated = self.about_nothing(question, picks, context=context, named_time=asked.period is not None)
         if self.model is not None:
-            draft = self._answer_with_model(question, picks, asks, unrelated)
+            # a follow-up that names nothing ("According to whom?") is read with the turn it follows up,
+            # which the model otherwise never sees; the question first, so truncation cuts the turn's end
+            draft = self._answer_with_model(f"{question} {context}" if context else question, picks, asks, unrelated)
         else:
             best = picks[0]
             forced = unrelated or (asks in STRICT and bool(best.features["lacks"]))
