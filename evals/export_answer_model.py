@@ -107,6 +107,18 @@ def write_card(out: Path, r: dict) -> None:
     last = r["validation"][-1] if r["validation"] else {}
     epochs = float(r.get("epochs", 1.0))
     epoch = f"{r['step']:,} of {r['steps']:,} steps ({r['step'] / r['steps']:.0%} of {epochs:g} epoch{'s' if epochs != 1 else ''})"
+    first = r.get("first_stage")
+    stage_data, stage_cmd, stage_run = "", "", " These"
+    if first:  # a second stage continued from a first stage's weights with a schedule of its own
+        stage_data = f"""
+- A second stage started from the first stage's weights ({first["step"]:,} steps of batches of {first["batch"]}, AdamW at
+  {first["lr"]}, {first["minutes"]} minutes) on {r["questions"]:,} of the same questions, built as above, where
+  {r["padded"]:.0%} of the questions also carry one to three words of their hardest wrong candidate, at their end or
+  inside them (users pad a question with what they half remember of the article; the answer must not follow the
+  padding)."""
+        stage_cmd = (f"\npython -m evals.train_answer_model --init qa/weights/answer-model --checkpoints .qa/second-stage "
+                     f"--questions {r['questions']} --lr {r['lr']} --padded {r['padded']:g}   # then the second stage, from the first's weights")
+        stage_run = " This second stage's"
     text = f"""# answer-model: which sentence answers the question, or none
 
 A cross-encoder that reads (question, sentence with its context) and gives a logit; a learnt "none of
@@ -149,20 +161,20 @@ Nothing from `../shared/benchmarks/`, the gold suite or any other evaluation dat
   name, number or year swapped, a negation inserted, a word replaced by its antonym) against the
   sentence that answered it and its hardest neighbour.
 - Loss: cross-entropy over each group's candidates plus "none", and binary cross-entropy of each
-  candidate against "none".
+  candidate against "none".{stage_data}
 
 ## Training
 
 ```sh
 python -m evals.train_answer_model            # seed {r["seed"]}: the same data and order; hours on two CPU cores
-python -m evals.train_answer_model --resume   # continue from the last checkpoint (.qa/train-answer-model), or from these weights
+python -m evals.train_answer_model --resume   # continue from the last checkpoint (.qa/train-answer-model), or from these weights{stage_cmd}
 python -m evals.export_answer_model           # the ONNX file and this card
 python -m evals.fit_abstention                # abstention.json, on the held-apart articles
 ```
 
 Batches of {r["batch"]} questions, AdamW at {r["lr"]}, linear warm-up and decay over the run's steps (a run
 resumed with more epochs keeps its step and decays from there over the new length), bfloat16
-autocast where the CPU has it ({r["bf16"]} here); these weights are at {epoch}, after {r["minutes"]}
+autocast where the CPU has it ({r["bf16"]} here).{stage_run} weights are at {epoch}, after {r["minutes"]}
 minutes on two CPU cores. Held-apart validation ({len(r["held_apart_articles"])} articles, 300 questions)
 at that step: answer sentence first among four {last.get("top1", float("nan")):.3f}, and also above "none"
 {last.get("answered_right", float("nan")):.3f}; "none" chosen where nothing answers {last.get("none_right", float("nan")):.3f}

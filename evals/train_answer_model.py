@@ -3,6 +3,8 @@
     python -m evals.train_answer_model                 # seeded; one epoch over every usable question, hours on two cores
     python -m evals.train_answer_model --resume        # continue from the last checkpoint (or the shipped weights)
     python -m evals.train_answer_model --export        # write the last checkpoint to qa/weights/answer-model now
+    python -m evals.train_answer_model --init qa/weights/answer-model --checkpoints .qa/second-stage \
+        --questions 8000 --lr 2e-5 --padded 0.4        # the shipped second stage (its card gives the command)
 
 Only `../shared/training/` is read: never the benchmarks, the gold suite, or anything evaluated on.
 Articles are split before anything else: a held-apart set of them scores the model as it trains (and
@@ -18,7 +20,9 @@ scored together with an explicit "none of these" choice (a learnt logit):
   the way SQuAD 2.0 writes unanswerable ones (a name, number or year swapped, a negation inserted, a
   word replaced by its antonym) against the sentence that answered it and its hardest neighbour.
 Loss: cross-entropy over each group's candidates plus "none", and binary cross-entropy of each
-candidate against "none". Half the candidates also carry the sentence after them, so validation can
+candidate against "none". A second stage (`--init`) continues from a first stage's weights with a
+schedule of its own; `--padded` pads that share of the questions with words of their hardest wrong
+candidate, as users pad a question with what they half remember of the article. Half the candidates also carry the sentence after them, so validation can
 measure whether it helps.
 """
 
@@ -154,6 +158,29 @@ def synonyms(question: str, sentence: str, wn, rng: random.Random, *, most: int 
     return question
 
 
+def distract(question: str, sentence: str, rng: random.Random) -> str:
+    """The question with one to three words of `sentence` (a sentence that does not answer it) added, at
+    its end or after one of its words: users pad a question with what they half remember of the
+    article ("... the Rhine's warmer, green waters flow?"), and the answer must not follow the padding."""
+    words = re.findall(r"[\w'-]+", sentence)
+    asked = set(terms(question))
+    starts = [i for i, w in enumerate(words) if w.lower() not in STOPWORDS and terms(w) and not set(terms(w)) & asked]
+    if not starts:
+        return question
+    i = rng.choice(starts)
+    span = words[i : i + rng.randint(1, 3)]
+    while span[-1].lower() in STOPWORDS:
+        span.pop()
+    span = " ".join(span)
+    joiner = rng.choice(("", "in ", "of ", "with ", "that "))
+    stem = question.rstrip().rstrip("?").rstrip()
+    spots = [m.end() for m in re.finditer(r"[\w'-]+", stem)][2:-1]
+    if not spots or rng.random() < 0.5:
+        return f"{stem} {joiner}{span}?"
+    at = rng.choice(spots)
+    return f"{stem[:at]} {span}{stem[at:]}?"
+
+
 def overlap(question: str, sentence: str) -> float:
     asked = set(terms(question))
     return len(asked & set(terms(sentence))) / len(asked) if asked else 0.0
@@ -206,9 +233,11 @@ def _context(c: Candidate, rng: random.Random) -> Candidate:
     return c if rng.random() < 0.5 else replace(c, next="")
 
 
-def build(articles: list[dict], rng: random.Random, *, wn=None, limit: int | None = None) -> list[tuple[Group, Group]]:
+def build(articles: list[dict], rng: random.Random, *, wn=None, limit: int | None = None, padded: float = 0.0
+          ) -> list[tuple[Group, Group]]:  # fmt: skip
     """(answerable group, "none" group) per usable question: its answer is inside one sentence, and no
-    other sentence of the paragraph holds the answer text."""
+    other sentence of the paragraph holds the answer text. `padded`: the share of answerable groups whose
+    question carries words of their hardest wrong candidate (`distract`)."""
     paras, owners, sents_of = [], [], []
     for ai, art in enumerate(articles):
         title = art["title"].replace("_", " ")
@@ -261,6 +290,8 @@ def build(articles: list[dict], rng: random.Random, *, wn=None, limit: int | Non
         question = qa["question"]
         if wn is not None and rng.random() < 0.15 + 0.5 * overlap(question, pos.sentence):
             question = synonyms(question, pos.sentence, wn, rng)
+        if padded and rng.random() < padded:  # never drawn at 0: the first stage's data stays as it was
+            question = distract(question, negs[0].sentence, rng)
         cands = [pos, *negs]
         order = list(range(4))
         rng.shuffle(order)
@@ -407,6 +438,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU exists")
     ap.add_argument("--bf16", choices=["auto", "on", "off"], default="auto", help="bfloat16 autocast (auto: where the hardware has it)")
     ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint, or else from the shipped weights")
+    ap.add_argument("--padded", type=float, default=0.0, help="share of questions padded with a wrong sentence's words")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="a second stage: start from the weights in this directory (a trained model's) with a schedule of its own")
     ap.add_argument("--export", action="store_true", help="write the last checkpoint to --out and stop")
     ap.add_argument("--max-steps", type=int, default=0, help="stop (with a checkpoint) after this many steps in this run")
     args = ap.parse_args(argv)
@@ -428,14 +462,16 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.data}: checksum {digest} is not the documented one")
     wn = wordnet()
     args.checkpoints.mkdir(parents=True, exist_ok=True)
-    cache = args.checkpoints / f"data-{args.seed}-{args.held_apart}-{args.questions}-{digest[:12]}-{int(wn.available)}.pkl"
+    cache = args.checkpoints / f"data-{args.seed}-{args.held_apart}-{args.questions}-{digest[:12]}-{int(wn.available)}"
+    cache = cache.with_name(f"{cache.name}-p{args.padded:g}.pkl" if args.padded else f"{cache.name}.pkl")
     data = json.loads(args.data.read_text(encoding="utf-8"))
     train_arts, val_arts = split(data, seed=args.seed, held_apart=args.held_apart)
     if cache.is_file():
         train, val = pickle.loads(cache.read_bytes())
     else:
         t0 = time.time()
-        train = build(train_arts, random.Random(args.seed), wn=wn if wn.available else None, limit=args.questions or None)
+        train = build(train_arts, random.Random(args.seed), wn=wn if wn.available else None, limit=args.questions or None,
+                      padded=args.padded)  # fmt: skip
         val = build(val_arts, random.Random(args.seed + 1), wn=None, limit=args.validation)
         cache.write_bytes(pickle.dumps((train, val)))
         print(f"built the training groups in {time.time() - t0:.0f} s", flush=True)
@@ -460,7 +496,18 @@ def main(argv: list[str] | None = None) -> None:
     sched = get_linear_schedule_with_warmup(opt, int(0.05 * steps), steps)
     ckpt = args.checkpoints / "last.pt"
     step, log, spent = 0, [], 0.0
-    if args.resume or args.export:
+    first_stage = None
+    if args.init is not None:  # its record goes into this stage's, which starts at step 0
+        from qa.answer.model import load_state
+
+        first_stage = json.loads((args.init / "training.json").read_text(encoding="utf-8"))
+        first_stage = {k: v for k, v in first_stage.items() if k not in ("held_apart_articles", "onnx", "onnx_sha256")}
+        if first_stage.get("seed") != args.seed:
+            raise SystemExit(f"{args.init} was trained with seed {first_stage.get('seed')}: its held-apart articles are not this run's")
+        if not ckpt.is_file():
+            model.load_state_dict(load_state(args.init), strict=False)
+            none.data.fill_(first_stage["none_logit"])
+    if args.resume or args.export or args.init is not None:
         if ckpt.is_file():
             state = torch.load(ckpt, map_location=args.device, weights_only=False)
             model.load_state_dict(state["model"])
@@ -470,10 +517,10 @@ def main(argv: list[str] | None = None) -> None:
             step, log, spent = state["step"], state["log"], state["minutes"]
             torch.set_rng_state(state["torch_rng"])
             print(f"resumed from {ckpt} at step {step}/{steps}", flush=True)
-        else:  # the checkpoint is lost: continue from the shipped weights, at the step they record (fresh optimizer moments)
+        elif args.init is None:  # the checkpoint is lost: continue from the shipped weights, at the step they record (fresh optimizer moments)
             committed = args.out
             record = json.loads((committed / "training.json").read_text(encoding="utf-8"))
-            if record.get("seed") != args.seed or record.get("layers") != 6 or "step" not in record:
+            if record.get("seed") != args.seed or record.get("layers") != 6 or "step" not in record or "first_stage" in record:
                 raise SystemExit("no checkpoint, and the shipped weights are not from this run: train from the start")
             from qa.answer.model import load_state
 
@@ -484,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
                 sched.step()
             print(f"no checkpoint: resumed from the shipped weights at step {step}/{steps} (fresh optimizer moments)", flush=True)
     if args.export:
-        export(model, tok, float(none), args, digest, val_arts, step, steps, log, spent, autocast)
+        export(model, tok, float(none), args, digest, val_arts, step, steps, log, spent, autocast, first_stage)
         return
 
     def save() -> None:
@@ -531,7 +578,7 @@ def main(argv: list[str] | None = None) -> None:
                 break
     spent += (time.time() - started) / 60
     if step == steps:
-        export(model, tok, float(none), args, digest, val_arts, step, steps, log, spent, autocast)
+        export(model, tok, float(none), args, digest, val_arts, step, steps, log, spent, autocast, first_stage)
 
 
 def _next_helps(score: dict) -> bool:
@@ -544,7 +591,7 @@ def _next_helps(score: dict) -> bool:
 
 
 def export(model, tok, none: float, args, digest: str, val_arts: list[dict], step: int, steps: int, log: list, minutes: float,
-           autocast: bool) -> None:  # fmt: skip
+           autocast: bool, first_stage: dict | None = None) -> None:  # fmt: skip
     """The weights without the word embeddings (frozen: the bundled model's own, loaded from it), float16."""
     from qa.answer.model import save_state
 
@@ -558,6 +605,8 @@ def export(model, tok, none: float, args, digest: str, val_arts: list[dict], ste
         "bf16": autocast, "minutes": round(minutes, 1), "train_sha256": digest,
         "held_apart_articles": [a["title"] for a in val_arts], "validation": log,
         "weights_sha256": sha256(args.out / WEIGHTS_FILE),
+        **({"questions": args.questions, "padded": args.padded} if first_stage else {}),
+        **({"first_stage": first_stage} if first_stage else {}),
     }  # fmt: skip
     (args.out / "training.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("held_apart_articles", "validation")}, indent=1))

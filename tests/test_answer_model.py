@@ -169,3 +169,42 @@ def trained_engine_features(tmp_path, embed_model):
     picks = engine.answerer.score(question, hits[:k], snap=snap, others=hits[k:])
     pool, features = engine.answerer.model_features(question, picks)
     return picks, pool, features
+
+
+def test_padding_adds_a_wrong_sentences_words_and_keeps_the_question():
+    """The second training stage's questions: one to three words of a sentence that does not answer, at
+    the end or inside, every word of the question kept, the same padding for the same seed."""
+    import random
+
+    from evals.train_answer_model import distract
+
+    question = "Who leads the group?"
+    other = "Worryingly, ISIS-K are believed to have a hostile relationship with the Taliban."
+    padded = [distract(question, other, random.Random(seed)) for seed in range(40)]
+    assert padded == [distract(question, other, random.Random(seed)) for seed in range(40)]
+    for p in padded:
+        words = re.findall(r"[\w'-]+", p)
+        added = [w for w in words if w not in {"Who", "leads", "the", "group", "in", "of", "with", "that"}]
+        assert p.endswith("?") and 1 <= len(added) <= 5 and all(w in other for w in added), p
+        assert [w for w in words if w in {"Who", "leads", "group"}] == ["Who", "leads", "group"], p
+    assert len(set(padded)) > 10  # where and what varies
+    assert distract(question, "The group leads.", random.Random(0)) == question  # nothing of its own to add
+
+
+def test_the_threshold_keeps_its_room_below_the_false_abstention_bound():
+    """At the bound itself, half of new samples cross it; `room` keeps one standard error below it, on every
+    kind of wording asked (kinds not asked, here "padded", bind nothing)."""
+    import numpy as np
+
+    from evals.fit_abstention import Row, measure, threshold_for
+
+    def decided(kind: str, p: float) -> tuple:
+        return (Row(None, "a", kind, np.zeros((1, len(FEATURES))), np.ones(1), np.zeros(1, bool), False), p, False, True)
+
+    rows = [decided("answerable", (i + 0.5) / 400) for i in range(400)] + [decided("reworded", (i + 0.5) / 100) for i in range(100)]
+    rows.append(decided("missing", 0.0))
+    at_bound = threshold_for(rows, 0.10)
+    roomy = threshold_for(rows, 0.10, room=True)
+    assert measure(rows, at_bound)["false_abstention_reworded"] <= 0.10 < measure(rows, at_bound + 0.005)["false_abstention_reworded"]
+    assert roomy < at_bound and measure(rows, roomy)["false_abstention_reworded"] <= 0.10 - 0.03  # sqrt(0.09 / 100)
+    assert "false_abstention_padded" not in measure(rows, roomy)
