@@ -21,8 +21,8 @@ answer"; the answer is the candidate it scores highest. Two-fold cross-validatio
 the figures; the shipped fit uses every article. The threshold is the highest whose false abstention
 (answerable questions abstained on, counting the answerer's hard rules) is at most --max-false-abstention,
 both overall and on the reworded and the padded questions alone (`--room`: one standard error below
-it). Last, when an unsure best sentence brings its runner-up along (`runner_up`): the rule with the best answer accuracy for at most --max-padding answers whose
-second sentence holds no answer.
+it). Last, when an unsure best sentence brings its runner-up along (`runner_up`): the rule with the
+best answer accuracy for at most --max-padding answers whose second sentence holds no answer.
 """
 
 from __future__ import annotations
@@ -286,8 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     t = threshold_for(decide(rs, w), args.max_false_abstention, room=args.room)
     record = {
         "weights": {k: round(float(v), 5) for k, v in zip(FEATURES, w[:-1])}, "bias": round(float(w[-1]), 5), "threshold": t,
-        "fitted_on": {"articles": len(arts), "questions": len(rs), "reworded": args.reworded, "padded": args.padded, "seed": args.seed, "max_false_abstention": args.max_false_abstention,
-                      "room": args.room},
+        "fitted_on": {"articles": len(arts), "questions": len(rs), "reworded": args.reworded, "padded": args.padded,
+                      "seed": args.seed, "max_false_abstention": args.max_false_abstention, "room": args.room},
         "runner_up": runner_up_for(rs, w, t, args.max_padding),
         "fit": measure(decide(rs, w), t), "two_fold_by_article": summary,
     }  # fmt: skip

@@ -4,7 +4,7 @@
     python -m evals.train_answer_model --resume        # continue from the last checkpoint (or the shipped weights)
     python -m evals.train_answer_model --export        # write the last checkpoint to qa/weights/answer-model now
     python -m evals.train_answer_model --init qa/weights/answer-model --checkpoints .qa/second-stage \
-        --questions 8000 --lr 2e-5 --padded 0.4        # the shipped second stage (its card gives the command)
+        --questions 8000 --lr 2e-5 --padded 0.4        # a second stage (measured in issue 20; not shipped yet)
 
 Only `../shared/training/` is read: never the benchmarks, the gold suite, or anything evaluated on.
 Articles are split before anything else: a held-apart set of them scores the model as it trains (and
@@ -20,10 +20,10 @@ scored together with an explicit "none of these" choice (a learnt logit):
   the way SQuAD 2.0 writes unanswerable ones (a name, number or year swapped, a negation inserted, a
   word replaced by its antonym) against the sentence that answered it and its hardest neighbour.
 Loss: cross-entropy over each group's candidates plus "none", and binary cross-entropy of each
-candidate against "none". A second stage (`--init`) continues from a first stage's weights with a
-schedule of its own; `--padded` pads that share of the questions with words of their hardest wrong
-candidate, as users pad a question with what they half remember of the article. Half the candidates also carry the sentence after them, so validation can
-measure whether it helps.
+candidate against "none". Half the candidates also carry the sentence after them, so validation can
+measure whether it helps. A second stage (`--init`) continues from a first stage's weights with a
+schedule of its own; `--padded` pads that share of its questions with words of their hardest wrong
+candidate, as users pad a question with what they half remember of the article.
 """
 
 from __future__ import annotations
