@@ -39,7 +39,7 @@ import numpy as np
 from evals import benchmarks
 from evals.metrics import contains_answer
 from evals.runner import engine_for
-from evals.train_answer_model import TRAIN_FILE, _anchors, _holds, alter, antonym, distract, negate, split, synonyms
+from evals.train_answer_model import TRAIN_FILE, _anchors, _holds, alter, antonym, distract, negate, overlap, split, synonyms
 from evals.wordnet import wordnet
 from qa.answer.abstention import FEATURES, FILE, Abstention
 from qa.answer.model import MODEL_DIR
@@ -47,7 +47,7 @@ from qa.answer.question_types import STRICT, expected_type
 from qa.config import AnswerSettings, Settings
 from qa.engine import RANK_DEPTH
 from qa.ingest.fields import article_from_fields, slugify
-from qa.text import sentence_spans, terms
+from qa.text import sentence_spans
 
 
 def _fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> np.ndarray:
@@ -106,10 +106,9 @@ def collection(seed: int, held_apart: int, rng: random.Random, *, answerable: in
                 start = qa["answers"][0]["answer_start"]
                 sentence = next((para["context"][s:e] for s, e in spans if s <= start < e), "")
                 if sentence and pad_rng is not None:
-                    asked = set(terms(qa["question"]))
                     others = [para["context"][a:b] for a, b in spans if not any(_holds(para["context"][a:b], x) for x in answers)]
                     if others:
-                        nearest = max(others, key=lambda t: len(asked & set(terms(t))))
+                        nearest = max(others, key=lambda t: overlap(qa["question"], t))
                         cases["padded"].append(benchmarks.Case(qa["id"], distract(qa["question"], nearest, pad_rng), answers,
                                                                frozenset([doc_id])))  # fmt: skip
                 if sentence and wn.available:

@@ -42,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa.answer.model import MODEL_DIR, WEIGHTS_FILE, Candidate, encode, sentence_candidates
+from qa.answer.model import MODEL_DIR, WEIGHTS_FILE, Candidate, encode, load_state, sentence_candidates
 from qa.models.files import sha256
 from qa.text import STOPWORDS, is_question, sentence_spans, terms
 
@@ -462,8 +462,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.data}: checksum {digest} is not the documented one")
     wn = wordnet()
     args.checkpoints.mkdir(parents=True, exist_ok=True)
-    cache = args.checkpoints / f"data-{args.seed}-{args.held_apart}-{args.questions}-{digest[:12]}-{int(wn.available)}"
-    cache = cache.with_name(f"{cache.name}-p{args.padded:g}.pkl" if args.padded else f"{cache.name}.pkl")
+    padded = f"-p{args.padded:g}" if args.padded else ""  # the first stage's name as it was
+    cache = args.checkpoints / f"data-{args.seed}-{args.held_apart}-{args.questions}-{digest[:12]}-{int(wn.available)}{padded}.pkl"
     data = json.loads(args.data.read_text(encoding="utf-8"))
     train_arts, val_arts = split(data, seed=args.seed, held_apart=args.held_apart)
     if cache.is_file():
@@ -498,16 +498,11 @@ def main(argv: list[str] | None = None) -> None:
     step, log, spent = 0, [], 0.0
     first_stage = None
     if args.init is not None:  # its record goes into this stage's, which starts at step 0
-        from qa.answer.model import load_state
-
         first_stage = json.loads((args.init / "training.json").read_text(encoding="utf-8"))
         first_stage = {k: v for k, v in first_stage.items() if k not in ("held_apart_articles", "onnx", "onnx_sha256")}
         if first_stage.get("seed") != args.seed:
             raise SystemExit(f"{args.init} was trained with seed {first_stage.get('seed')}: its held-apart articles are not this run's")
-        if not ckpt.is_file():
-            model.load_state_dict(load_state(args.init), strict=False)
-            none.data.fill_(first_stage["none_logit"])
-    if args.resume or args.export or args.init is not None:
+    if args.resume or args.export or first_stage is not None:
         if ckpt.is_file():
             state = torch.load(ckpt, map_location=args.device, weights_only=False)
             model.load_state_dict(state["model"])
@@ -517,13 +512,14 @@ def main(argv: list[str] | None = None) -> None:
             step, log, spent = state["step"], state["log"], state["minutes"]
             torch.set_rng_state(state["torch_rng"])
             print(f"resumed from {ckpt} at step {step}/{steps}", flush=True)
-        elif args.init is None:  # the checkpoint is lost: continue from the shipped weights, at the step they record (fresh optimizer moments)
+        elif first_stage is not None:  # a second stage's first step: the first stage's weights
+            model.load_state_dict(load_state(args.init), strict=False)
+            none.data.fill_(first_stage["none_logit"])
+        else:  # the checkpoint is lost: continue from the shipped weights, at the step they record (fresh optimizer moments)
             committed = args.out
             record = json.loads((committed / "training.json").read_text(encoding="utf-8"))
             if record.get("seed") != args.seed or record.get("layers") != 6 or "step" not in record or "first_stage" in record:
                 raise SystemExit("no checkpoint, and the shipped weights are not from this run: train from the start")
-            from qa.answer.model import load_state
-
             model.load_state_dict(load_state(committed), strict=False)
             none.data.fill_(record["none_logit"])
             step, log, spent = record["step"], record["validation"], record["minutes"]
