@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-paraphrase quality screenshots clean
+.PHONY: install run test bench bench-paraphrase quality answer-model screenshots clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -45,6 +45,10 @@ quality: install
 	  QA_ANSWER_MODEL=$$m $(QA_EVAL) $$(echo $${run#*:} | tr @ ' ') --json evals/reports/quality/$$m-$${run%%:*}.json; \
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc; \
 	done; done
+
+# The shipped answer model retrained from the bundled weights, seeded (about 9 hours on two cores; run again to resume).
+answer-model: install
+	$(PY) -m evals.retrain_answer_model
 
 screenshots: install
 	$(PY) -m evals.screenshots

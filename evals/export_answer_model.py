@@ -108,16 +108,26 @@ def write_card(out: Path, r: dict) -> None:
     epochs = float(r.get("epochs", 1.0))
     epoch = f"{r['step']:,} of {r['steps']:,} steps ({r['step'] / r['steps']:.0%} of {epochs:g} epoch{'s' if epochs != 1 else ''})"
     first = r.get("first_stage")
-    stage_data, stage_cmd, stage_run = "", "", " These"
+    stage_data, stage_run = "", " These"
+    stage_cmd = f"""python -m evals.train_answer_model            # seed {r["seed"]}: the same data and order; hours on two CPU cores
+python -m evals.train_answer_model --resume   # continue from the last checkpoint (.qa/train-answer-model), or from these weights
+python -m evals.export_answer_model           # the ONNX file and this card
+python -m evals.fit_abstention                # abstention.json, on the held-apart articles"""
+    from evals.retrain_answer_model import FIT_ARGS
+
     if first:  # a second stage continued from a first stage's weights with a schedule of its own
         stage_data = f"""
-- A second stage started from the first stage's weights ({first["step"]:,} steps of batches of {first["batch"]}, AdamW at
-  {first["lr"]}, {first["minutes"]} minutes) on {r["questions"]:,} of the same questions, built as above, where
+- A second stage, started from the weights of a first stage as above ({first["step"]:,} steps of batches of
+  {first["batch"]}, AdamW at {first["lr"]}, {first["minutes"]} minutes), on {r["questions"]:,} of the same questions, where
   {r["padded"]:.0%} of the questions also carry one to three words of their hardest wrong candidate, at their end or
   inside them (users pad a question with what they half remember of the article; the answer must not follow the
   padding)."""
-        stage_cmd = (f"\npython -m evals.train_answer_model --init qa/weights/answer-model --checkpoints .qa/second-stage "
-                     f"--questions {r['questions']} --lr {r['lr']} --padded {r['padded']:g}   # then the second stage, from the first's weights")
+        stage_cmd = f"""python -m evals.retrain_answer_model          # all of the below, seeded; about 9 hours on two CPU cores; run again to resume
+python -m evals.train_answer_model --out .qa/first-stage            # the first stage: seed {r["seed"]}, the same data and order
+python -m evals.train_answer_model --out .qa/first-stage --resume   # continue from its last checkpoint (.qa/train-answer-model)
+python -m evals.train_answer_model --init .qa/first-stage --checkpoints .qa/second-stage --questions {r["questions"]} --lr {r["lr"]} --padded {r["padded"]:g}
+python -m evals.export_answer_model           # the ONNX file and this card
+python -m evals.fit_abstention {" ".join(FIT_ARGS)}   # abstention.json, on the held-apart articles"""
         stage_run = " This second stage's"
     text = f"""# answer-model: which sentence answers the question, or none
 
@@ -128,7 +138,7 @@ turns its logits, the linear ranker's support and a few cheap signals into the p
 answer, which chooses the quoted sentence and decides when the articles don't say
 (`qa/answer/model.py`, `qa/answer/extractive.py`). Its threshold keeps false abstention at most 10% on
 held-apart questions both as SQuAD words them and reworded with synonyms; an unsure best sentence
-brings its runner-up along when that is nearly as likely (`runner_up`, fitted there for at most 10%
+brings its runner-up along when that is nearly as likely (`runner_up`, fitted there for at most 5%
 of answers padded with a sentence that holds no answer).
 
 | | |
@@ -166,10 +176,7 @@ Nothing from `../shared/benchmarks/`, the gold suite or any other evaluation dat
 ## Training
 
 ```sh
-python -m evals.train_answer_model            # seed {r["seed"]}: the same data and order; hours on two CPU cores
-python -m evals.train_answer_model --resume   # continue from the last checkpoint (.qa/train-answer-model), or from these weights{stage_cmd}
-python -m evals.export_answer_model           # the ONNX file and this card
-python -m evals.fit_abstention                # abstention.json, on the held-apart articles
+{stage_cmd}
 ```
 
 Batches of {r["batch"]} questions, AdamW at {r["lr"]}, linear warm-up and decay over the run's steps (a run

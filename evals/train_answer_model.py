@@ -3,8 +3,9 @@
     python -m evals.train_answer_model                 # seeded; one epoch over every usable question, hours on two cores
     python -m evals.train_answer_model --resume        # continue from the last checkpoint (or the shipped weights)
     python -m evals.train_answer_model --export        # write the last checkpoint to qa/weights/answer-model now
-    python -m evals.train_answer_model --init qa/weights/answer-model --checkpoints .qa/second-stage \
-        --questions 8000 --lr 2e-5 --padded 0.4        # a second stage (measured in issue 20; not shipped yet)
+    python -m evals.train_answer_model --init .qa/first-stage --checkpoints .qa/second-stage \
+        --questions 8000 --lr 2e-5 --padded 0.4        # a second stage, from a first stage's weights (shipped)
+    python -m evals.retrain_answer_model               # both stages, export and abstention fit: the shipped model
 
 Only `../shared/training/` is read: never the benchmarks, the gold suite, or anything evaluated on.
 Articles are split before anything else: a held-apart set of them scores the model as it trains (and

@@ -45,6 +45,11 @@ def test_weights_match_the_model_card():
     assert record["layers"] == 6
     for field in ("all-MiniLM-L6-v2", "Apache-2.0", "CC BY-SA 4.0", "python -m evals.train_answer_model", "seed", "--resume"):
         assert field in card
+    fitted = json.loads((MODEL_DIR / FILE).read_text(encoding="utf-8"))["fitted_on"]
+    fit = re.search(r"python -m evals.fit_abstention(.*?)#", card).group(1).split()
+    # the card's fit command is the one that made abstention.json
+    assert (f"{fitted['padded']}" if fitted.get("padded") else None) == (fit[fit.index("--padded") + 1] if "--padded" in fit else None)
+    assert fitted.get("room", False) == ("--room" in fit)
 
 
 def test_abstention_is_fitted_and_shipped():

@@ -73,17 +73,16 @@ def test_gold_suite_meets_its_thresholds(in_repo, embed_model):
 
 def test_gold_suite_with_every_rgb_snippet_beside_the_article(in_repo, embed_model):
     """Unrelated news indexed beside the article changes little of what the suite gets right: measured
-    0.792 against 0.844 alone (issue 20), the linear ranker 0.610 against 0.662."""
+    0.857 against 0.870 alone (issue 20), the linear ranker 0.649 against 0.636."""
     settings = Settings(answer=AnswerSettings(model="trained"))
     alone = runner.run_gold(settings, embed_model=embed_model)
     mixed = runner.run_gold(settings, embed_model=embed_model, distractors="rgb")
     assert mixed.name == "gold-distractors" and mixed.params["distractors"] > 900
     assert runner.gate(mixed, runner.load_thresholds()) == runner.Gate([])
-    # issues 11 and 20 ask for 0.02 (measured 0.052: the ranker's support the classifier reads compares
-    # a sentence with the snippets around it); the gate is that less the noise of 77 questions, and
-    # Chroma's approximate search varies between rebuilds (issue 12)
-    assert mixed.metrics.answer_accuracy >= alone.metrics.answer_accuracy - 0.10
-    assert mixed.metrics.recall_at_1 >= 0.85  # the article still comes first for its own questions (0.870)
+    # issues 11 and 20 ask for 0.02 (measured 0.013 since the idf's background prior); the gate allows
+    # three questions more, since Chroma's approximate search varies between rebuilds (issue 12)
+    assert mixed.metrics.answer_accuracy >= alone.metrics.answer_accuracy - 0.04
+    assert mixed.metrics.recall_at_1 >= 0.88  # the article still comes first for its own questions (0.935)
 
 
 def test_thresholds_catch_floors_and_ceilings(in_repo, embed_model):

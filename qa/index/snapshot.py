@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, AbstractSet, Mapping
 from urllib.parse import urlsplit
 
 from qa.text import words as text_words
+from qa.index.background import background
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.fresh import Fresh
 from qa.index.store import Store, StoredArticle
@@ -51,7 +52,11 @@ class Snapshot:
     common_words: AbstractSet[str] = frozenset()
 
     def idf(self, term: str) -> float:
-        return math.log(1 + (self.n_chunks + 1) / (self.chunk_df.get(term, 0) + 0.5))
+        # The background's counts stand beside the index's own (qa.index.background): a term's weight
+        # then barely moves when unrelated articles are added.
+        bg = background()
+        df = self.chunk_df.get(term, 0) + bg.df.get(term, 0)
+        return math.log(1 + (self.n_chunks + bg.documents + 1) / (df + 0.5))
 
     @property
     def empty(self) -> bool:

@@ -1,0 +1,56 @@
+"""The shipped answer model from the bundled weights, in one seeded command (`make answer-model`).
+
+    python -m evals.retrain_answer_model     # about 9 hours on two CPU cores; run it again to resume
+
+Four steps, each skipped when its output is complete and resumed from its checkpoint when one exists:
+1. the first stage: every usable SQuAD 1.1 train question once (to .qa/first-stage);
+2. the second stage from its weights: 8,000 questions, 40% padded with a wrong sentence's words, lr 2e-5
+   (to qa/weights/answer-model);
+3. the int8 ONNX file and the model card (evals.export_answer_model);
+4. the abstention classifier and its threshold, with padded questions and room below the bound
+   (evals.fit_abstention --padded 300 --room).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from evals.train_answer_model import CHECKPOINT_DIR, ROOT
+from qa.answer.model import MODEL_DIR
+
+FIRST = ROOT / ".qa" / "first-stage"
+SECOND_CHECKPOINTS = ROOT / ".qa" / "second-stage"
+SECOND_STAGE = ("--questions", "8000", "--lr", "2e-5", "--padded", "0.4")
+FIT_ARGS = ("--padded", "300", "--room")  # padded questions, and room below the false-abstention bound
+
+
+def record(out) -> dict:
+    path = out / "training.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def complete(r: dict) -> bool:
+    return bool(r) and r.get("step") == r.get("steps")
+
+
+def run(*args: str) -> None:
+    print("$ python -m", " ".join(args), flush=True)
+    subprocess.run([sys.executable, "-m", *args], check=True, cwd=ROOT)
+
+
+def main() -> None:
+    if not complete(first := record(FIRST)) or "first_stage" in first:
+        resume = ["--resume"] if (CHECKPOINT_DIR / "last.pt").is_file() else []
+        run("evals.train_answer_model", "--out", str(FIRST), *resume)
+        first = record(FIRST)
+    shipped = record(MODEL_DIR)
+    if not complete(shipped) or shipped.get("first_stage", {}).get("weights_sha256") != first["weights_sha256"]:
+        run("evals.train_answer_model", "--init", str(FIRST), "--checkpoints", str(SECOND_CHECKPOINTS), *SECOND_STAGE)
+    run("evals.export_answer_model")
+    run("evals.fit_abstention", *FIT_ARGS)
+
+
+if __name__ == "__main__":
+    main()
