@@ -10,6 +10,7 @@ import pytest
 from qa.config import ChromaSettings, Settings
 from qa.engine import QAEngine
 from qa.errors import BadInput, EmptyIndex
+from qa.index import store as store_module
 from qa.schemas import Article
 from tests.support.helpers import CORPUS, write
 
@@ -215,7 +216,8 @@ def test_max_sentence_chars_is_a_setting(tmp_path: Path, embed_model, monkeypatc
     assert len(sentences) >= len(text) // 150 and max(s.end - s.start for s in sentences) <= 150
 
 
-def test_an_article_of_more_sentences_than_one_chroma_call_takes_is_indexed(local_engine: QAEngine) -> None:
+def test_an_article_of_more_sentences_than_one_chroma_call_takes_is_indexed(local_engine: QAEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "SENTENCE_VECTORS_UP_TO", 10**6)  # a vector per sentence: more than one call takes
     store = local_engine.library.store
     n = store.client.get_max_batch_size() + 539  # 6,000 with Chroma's 5,461
     text = " ".join(f"Lot {i} sold for {i * 3 + 11} pounds." for i in range(n))
@@ -246,9 +248,10 @@ class _AddFailsAt:
         return self._collection.add(*args, **kwargs)
 
 
-def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_nothing(local_engine: QAEngine) -> None:
+def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_nothing(local_engine: QAEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     from qa.ingest.pipeline import _BATCH_SENTENCES
 
+    monkeypatch.setattr(store_module, "SENTENCE_VECTORS_UP_TO", 10**6)  # a vector per sentence, in several batches
     library, store = local_engine.library, local_engine.library.store
     library.ingest([CORPUS])
     n = 3000  # about six batches
@@ -277,6 +280,30 @@ def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_not
     assert store.articles.get(where={"kind": "pending"})["ids"] == []
     last = stored.layout.sentences[-1]
     assert store.sentences.get(ids=[f"{stored.hash}:{n - 1}"], include=["documents"])["documents"] == [text[last.start : last.end]]
+
+
+def test_a_long_article_has_a_vector_per_chunk_and_its_sentences_are_still_found_and_quoted(local_engine: QAEngine) -> None:
+    library, store = local_engine.library, local_engine.library.store
+    library.ingest([CORPUS])
+    n = store_module.SENTENCE_VECTORS_UP_TO + 500
+    towns = ["Arden", "Belmoor", "Carrow", "Dunmere", "Eskby", "Fallow", "Garth", "Hollin"]
+    j = 1234
+    fact = "The violinist Mirela Oskarsdottir joined the Tallinn Philharmonic Orchestra in 1998."
+    text = " ".join(fact if i == j else f"The ferry to {towns[i % 8]} left pier {i} at {i % 12 + 1} o'clock with {i * 7 + 3} passengers."
+                    for i in range(n))  # fmt: skip
+    report = library.add([Article(id="ferries", title="Ferry log", text=text, source="api")])
+    assert report.sentences_embedded == n
+    stored = library.document("ferries")
+    firsts = [j for j, s in enumerate(stored.layout.sentences) if j == 0 or s.chunk != stored.layout.sentences[j - 1].chunk]
+    ids = store.sentences.get(where={"hash": stored.hash}, include=["documents"])
+    assert sorted(ids["ids"]) == sorted(f"{stored.hash}:{j}" for j in firsts) and len(firsts) < n / 10
+    chunk = stored.layout.chunks[stored.layout.sentences[firsts[3]].chunk]
+    assert text[chunk[0] : chunk[1]].startswith(dict(zip(ids["ids"], ids["documents"]))[f"{stored.hash}:{firsts[3]}"])
+    answer = local_engine.ask("Which orchestra did Mirela Oskarsdottir join?")
+    assert answer.citations and answer.citations[0].quote == fact, answer.answer
+    assert stored.layout.sentences[j].start == answer.citations[0].start  # the highlight is the sentence, not its chunk
+    # the article's own questions still answer from the small one beside it
+    assert "Shahab al-Muhajir" in local_engine.ask("who leads ISIS-K?").answer
 
 
 def test_a_text_is_kept_in_body_pieces_read_back_exactly(engine: QAEngine, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,14 +27,20 @@ class Fresh:
         self._lock = threading.Lock()
 
     def vectors(self, stored: "StoredArticle", embed: Embed) -> np.ndarray:
+        """One row per stored vector (a sentence, or a long article's chunk: StoredArticle.vector_runs)."""
         got = self._vectors.get(stored.hash)
         if got is None:
-            texts = [stored.article.text[s.start : s.end] for s in stored.layout.sentences]
+            cut, text = stored.layout.sentences, stored.article.text
+            texts = [text[cut[r.start].start : cut[r[-1]].end] for r in stored.vector_runs(range(stored.vector_count))]
             m = np.asarray(embed(texts), dtype=np.float32).reshape(len(texts), -1)
             got = m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-12)
             with self._lock:
                 self._vectors[stored.hash] = got
         return got
+
+    def vector(self, stored: "StoredArticle", embed: Embed, j: int) -> np.ndarray:
+        """The unit vector that stands for sentence `j`."""
+        return self.vectors(stored, embed)[stored.vector_of(j)]
 
     def forget(self, keep: AbstractSet[str]) -> None:
         """Drop the vectors of texts no longer missing (the client was reopened, or they were deleted)."""
@@ -51,8 +57,9 @@ class Fresh:
             if allowed is not None and stored.hash not in allowed:
                 continue
             distances = 1.0 - self.vectors(stored, embed) @ q
-            for j in np.argsort(distances)[:n]:
-                hits.append((sentence_id(stored.hash, int(j)), float(distances[j])))
+            runs = stored.vector_runs(range(len(distances)))
+            for v in np.argsort(distances)[:n]:
+                hits.append((sentence_id(stored.hash, runs[v].start), float(distances[v])))
         return sorted(hits, key=lambda h: (h[1], h[0]))[:n]
 
 

@@ -91,7 +91,8 @@ class HybridRetriever(BaseRetriever):
                 continue  # not committed, or already replaced
             cos = 1.0 - float(distance)  # cosine space
             floor = min(floor, cos)
-            by_sentence[h][j] = cos
+            for i in stored.run_of(j):  # a long article's vector stands for its chunk's every sentence
+                by_sentence[h][i] = cos
             key = (h, stored.layout.sentences[j].chunk)
             by_chunk[key] = max(by_chunk.get(key, -1.0), cos)
         return by_chunk, by_sentence, floor
@@ -120,7 +121,7 @@ class HybridRetriever(BaseRetriever):
         if allowed is not None and snap.by_hash:
             share = len(allowed) / len(snap.by_hash)
             if share >= _POST_FILTER_SHARE:
-                total = sum(len(s.layout.sentences) for s in snap.by_hash.values())  # never ask for more than there are
+                total = sum(s.vector_count for s in snap.by_hash.values())  # never ask for more than there are
                 wide = client.query(query_embeddings=[embedding], n_results=max(1, min(total, math.ceil(2 * n / share))),
                                     include=["distances"])  # fmt: skip
                 own = [(i, d) for i, d in zip(wide["ids"][0], wide["distances"][0]) if parse_sentence_id(i)[0] in allowed]
@@ -141,20 +142,32 @@ class HybridRetriever(BaseRetriever):
         """Stored vectors of the sentences of these chunks: the answerer compares each of them with the
         question, not only those the nearest-neighbour search happened to return (`scored`)."""
         wanted = [(h, j) for (h, k), _ in ranked for j, _ in snap.by_hash[h].sentences_of(k)
-                  if self.all_vectors or j not in scored.get(h, {})]  # fmt: skip
+                  if self.all_vectors or j not in scored.get(h, {}) or snap.by_hash[h].per_chunk]  # fmt: skip
         out: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+        # a long article keeps a vector per chunk: the sentences of its chunks found here are embedded now,
+        # a few dozen at most, so the answerer and the verifier still compare single sentences
+        own = [(h, j) for h, j in wanted if snap.by_hash[h].per_chunk]
+        if own:
+            cut = {h: (snap.by_hash[h].article.text, snap.by_hash[h].layout.sentences) for h, _ in own}
+            texts = [cut[h][0][cut[h][1][j].start : cut[h][1][j].end] for h, j in own]
+            for (h, j), vec in zip(own, self._embed_model.get_text_embedding_batch(texts)):
+                out[h][j] = np.asarray(vec, dtype=np.float32)
+            wanted = [w for w in wanted if not snap.by_hash[w[0]].per_chunk]
         if self._fresh is not None and self._holds is not None:  # the client cannot return what its index lacks
             lacking = [(h, j) for h, j in wanted if not self._holds(h)]
             for h, j in lacking:
-                out[h][j] = self._fresh.vectors(snap.by_hash[h], self._embed_model.get_text_embedding_batch)[j]
+                out[h][j] = self._fresh.vector(snap.by_hash[h], self._embed_model.get_text_embedding_batch, j)
             wanted = [w for w in wanted if self._holds(w[0])]
-        ids = [sentence_id(h, j) for h, j in wanted]
-        if not ids:
+        runs: dict[str, list[int]] = defaultdict(list)  # a vector's id, the sentences wanted of it
+        for h, j in wanted:
+            runs[sentence_id(h, snap.by_hash[h].run_of(j).start)].append(j)
+        if not runs:
             return out
-        got = self._vector_store.client.get(ids=ids, include=["embeddings"])
+        got = self._vector_store.client.get(ids=list(runs), include=["embeddings"])
         for sid, vec in zip(got["ids"], got["embeddings"]):
-            h, j = parse_sentence_id(sid)
-            out[h][j] = np.asarray(vec, dtype=np.float32)
+            h = parse_sentence_id(sid)[0]
+            for j in runs[sid]:
+                out[h][j] = np.asarray(vec, dtype=np.float32)
         return out
 
     def passages(self, query: str | QueryBundle) -> list[Passage]:
@@ -174,8 +187,13 @@ class HybridRetriever(BaseRetriever):
         q = np.asarray(bundle.embedding, dtype=np.float32)
         q /= np.linalg.norm(q) or 1.0
         for h, by_j in vectors.items():
+            exact = snap.by_hash[h].per_chunk  # its search cosine was its chunk's
             for j, v in by_j.items():  # the search's own cosine is kept where it has one
-                sentence_cos[h].setdefault(j, float(q @ v / (np.linalg.norm(v) or 1.0)))
+                cos = float(q @ v / (np.linalg.norm(v) or 1.0))
+                if exact:
+                    sentence_cos[h][j] = cos
+                else:
+                    sentence_cos[h].setdefault(j, cos)
         out = []
         for (h, k), score in ranked:
             stored = snap.by_hash[h]

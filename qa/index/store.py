@@ -10,6 +10,7 @@ sweeps away.
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import json
 import logging
@@ -40,8 +41,15 @@ _PLACEHOLDER = [1.0]  # the registry is looked up by id and metadata only; Chrom
 
 
 def sentence_id(content_hash: str, j: int) -> str:
-    """Chroma id of sentence `j` of a text; sentences are keyed by content, not by article id."""
+    """Chroma id of the vector whose first sentence is `j` of a text; vectors are keyed by content, not by
+    article id."""
     return f"{content_hash}:{j}"
+
+
+# An article of more sentences than this gets one vector per chunk, not one per sentence. A 4.9 MB article's
+# 32,000 sentence vectors and their graph in Chroma's vector index kept about 107 MB that a reader of it
+# rarely needs at sentence grain: the answerer still ranks its sentences by their words and the answer model.
+SENTENCE_VECTORS_UP_TO = 2000
 
 
 def parse_sentence_id(sid: str) -> tuple[str, int]:
@@ -66,6 +74,36 @@ class StoredArticle:
     def parts(self) -> int:
         """Body records its text is kept in (set from the record when it was read from one)."""
         return sum(1 for _ in _pieces(_whole(self)))
+
+    @property
+    def per_chunk(self) -> bool:
+        """Whether its vectors stand for whole chunks (a long article) rather than single sentences."""
+        return len(self.layout.sentences) > SENTENCE_VECTORS_UP_TO
+
+    @cached_property
+    def _vector_starts(self) -> tuple[int, ...]:
+        cut = self.layout.sentences
+        return tuple(j for j in range(len(cut)) if j == 0 or cut[j].chunk != cut[j - 1].chunk)
+
+    @property
+    def vector_count(self) -> int:
+        return len(self._vector_starts) if self.per_chunk else len(self.layout.sentences)
+
+    def vector_runs(self, vectors: range) -> list[range]:
+        """The sentences each of these vectors (numbered 0 .. vector_count - 1) stands for."""
+        if not self.per_chunk:
+            return [range(v, v + 1) for v in vectors]
+        starts, n = self._vector_starts, len(self.layout.sentences)
+        return [range(starts[v], starts[v + 1] if v + 1 < len(starts) else n) for v in vectors]
+
+    def vector_of(self, j: int) -> int:
+        """The number of the vector that stands for sentence `j`."""
+        return bisect.bisect_right(self._vector_starts, j) - 1 if self.per_chunk else j
+
+    def run_of(self, j: int) -> range:
+        """The sentences the vector holding sentence `j` stands for; its id is sentence_id(hash, run.start)."""
+        v = self.vector_of(j)
+        return self.vector_runs(range(v, v + 1))[0]
 
     def sentences_of(self, k: int) -> list[tuple[int, Sentence]]:
         return [(j, s) for j, s in enumerate(self.layout.sentences) if s.chunk == k]
@@ -213,8 +251,8 @@ def _pending(content_hash: str, at: int) -> dict:
 
 
 def _sentence_count(articles: Iterable[StoredArticle]) -> int:
-    """Sentences the index holds for these records: one set per distinct text."""
-    return sum(len(a.layout.sentences) for a in {a.hash: a for a in articles}.values())
+    """Vectors the index holds for these records: one set per distinct text."""
+    return sum(a.vector_count for a in {a.hash: a for a in articles}.values())
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -326,7 +364,7 @@ class Store:
         return self._conn.vector_store
 
     # -- other processes ---------------------------------------------------------------------------
-    FRESH_LIMIT = 2000  # sentences another process wrote that are searched beside the index, not reloaded
+    FRESH_LIMIT = 2000  # vectors of texts another process wrote that are searched beside the index, not reloaded
 
     def sync(self, *, writer: bool = False) -> bool:
         """True when anyone (this process or another) wrote since the last call; the first call is True.
@@ -351,7 +389,7 @@ class Store:
 
     def settle(self, articles: Sequence[StoredArticle]) -> None:
         """Reopen when the texts this client lacks have grown past FRESH_LIMIT sentences."""
-        if self._stale and sum(len(a.layout.sentences) for a in articles if not self.holds(a.hash)) > self.FRESH_LIMIT:
+        if self._stale and sum(a.vector_count for a in articles if not self.holds(a.hash)) > self.FRESH_LIMIT:
             with self._sync_lock:
                 self._reopen()
 

@@ -31,23 +31,24 @@ _GROUP_SENTENCES = 512  # embed several small articles in one batch; model calls
 # Sentences embedded and written at once: a big article streams through in batches, so an ingest's
 # memory does not grow with its largest article (its vectors and nodes were all held: about 1 GB for 5 MB).
 _BATCH_SENTENCES = 512
+_ATTENTION_BUDGET = 64 * 256**2  # characters² per embedding batch: 64 texts of 256 characters, 4 of 1,000
 
 
-def sentence_nodes(stored: StoredArticle, run: range) -> list["TextNode"]:
-    """Nodes of the sentences numbered in `run`."""
+def sentence_nodes(stored: StoredArticle, vectors: range) -> list["TextNode"]:
+    """Nodes of the vectors numbered in `vectors`: each a sentence, or a chunk of a long article."""
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
     text, cut = stored.article.text, stored.layout.sentences
     return [
         TextNode(
-            id_=sentence_id(stored.hash, j),
-            text=text[cut[j].start : cut[j].end],
-            start_char_idx=cut[j].start,
-            end_char_idx=cut[j].end,
-            metadata={"hash": stored.hash, "sent": j, "chunk": cut[j].chunk},
+            id_=sentence_id(stored.hash, run.start),
+            text=text[cut[run.start].start : cut[run[-1]].end],
+            start_char_idx=cut[run.start].start,
+            end_char_idx=cut[run[-1]].end,
+            metadata={"hash": stored.hash, "sent": run.start, "chunk": cut[run.start].chunk, "sentences": len(run)},
             relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=stored.hash)},
         )
-        for j in run
+        for run in stored.vector_runs(vectors)
     ]
 
 
@@ -55,11 +56,11 @@ Window = list[tuple[StoredArticle, range]]  # sentences of one or more articles,
 
 
 def _windows(group: list, size: int = _BATCH_SENTENCES) -> Iterator[Window]:
-    """A group's sentences in runs of at most `size`, a big article's cut across several."""
+    """A group's vectors in runs of at most `size`, a big article's cut across several."""
     window: Window = []
     room = size
     for stored, _ in group:
-        start, n = 0, len(stored.layout.sentences)
+        start, n = 0, stored.vector_count
         while start < n:
             take = range(start, min(n, start + room))
             window.append((stored, take))
@@ -138,7 +139,7 @@ class Ingestor:
         group, size = [], 0
         for item in todo:
             group.append(item)
-            size += len(item[0].layout.sentences)
+            size += item[0].vector_count
             if size >= _GROUP_SENTENCES:
                 yield group
                 group, size = [], 0
@@ -156,14 +157,15 @@ class Ingestor:
 
         def embedded(window: Window) -> list["TextNode"]:
             nodes = [n for stored, run in window for n in sentence_nodes(stored, run)]
-            for node, vector in zip(nodes, _embed_by_length(model, [n.text for n in nodes], done=bar.update)):
+            counts = [n.metadata["sentences"] for n in nodes]
+            for node, vector in zip(nodes, _embed_by_length(model, [n.text for n in nodes], done=bar.update, counts=counts)):
                 node.embedding = vector
             return nodes
 
         # A pipeline: the next window is embedded (onnxruntime, which releases the GIL) while this one is
         # written to Chroma. Groups still commit one after another, in order.
         # windows fill across a group's articles, so a group of n sentences makes ceil(n / size) of them
-        groups = [(group, -(-sum(len(s.layout.sentences) for s, _ in group) // _BATCH_SENTENCES)) for group in self._groups(todo)]
+        groups = [(group, -(-sum(s.vector_count for s, _ in group) // _BATCH_SENTENCES)) for group in self._groups(todo)]
         with Progress(total, f"indexing {plural(len(todo), 'article')}", "sentence", enabled=progress) as bar, \
                 ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:  # fmt: skip
             stream = _ahead(pool, embedded, (w for group, _ in groups for w in _windows(group)))
@@ -184,19 +186,27 @@ class Ingestor:
 
 
 def _embed_by_length(
-    model: "BaseEmbedding", texts: list[str], done: Callable[[int], None] | None = None
+    model: "BaseEmbedding", texts: list[str], done: Callable[[int], None] | None = None, counts: list[int] | None = None
 ) -> list[list[float]]:  # fmt: skip
     """Embed in batches of similar length, returned in the given order: a batch is padded to its
     longest text, so mixing a headline with a long sentence wastes most of the batch. Called one
-    model batch at a time (the same batches, so the same vectors) so that `done` can count them."""
+    model batch at a time (the same batches, so the same vectors) so that `done` can count the
+    sentences they hold (`counts`, one each by default)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     ordered = [texts[i] for i in order]
     step = max(1, getattr(model, "embed_batch_size", 64))
     vectors: list[list[float]] = []
-    for k in range(0, len(ordered), step):
-        vectors += model.get_text_embedding_batch(ordered[k : k + step])
+    k = 0
+    while k < len(ordered):
+        # fewer texts per batch the longer they are: attention holds batch x length² scores, and 64 chunks
+        # of a long article at a time took some 40 MB more than its sentences did
+        n = min(step, len(ordered) - k)
+        while n > 1 and n * len(ordered[k + n - 1]) ** 2 > _ATTENTION_BUDGET:
+            n -= 1
+        vectors += model.get_text_embedding_batch(ordered[k : k + n])
         if done is not None:
-            done(len(ordered[k : k + step]))
+            done(sum(counts[i] for i in order[k : k + n]) if counts else n)
+        k += n
     out: list[list[float]] = [[] for _ in texts]
     for i, vector in zip(order, vectors):
         out[i] = vector
