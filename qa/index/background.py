@@ -17,7 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from qa.index.cache import code_tag
-from qa.models.files import verify_checksum
+from qa.models.files import sha256, verify_checksum
 
 IDF_DIR = Path(__file__).resolve().parents[1] / "weights" / "idf"
 TABLE = IDF_DIR / "df.tsv.gz"
@@ -40,8 +40,6 @@ def terms_tag() -> str:
 def write(background: Background, record: dict) -> None:
     rows = [f"# documents\t{background.documents}"] + [f"{t}\t{n}" for t, n in sorted(background.df.items())]
     TABLE.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode(), mtime=0))
-    from qa.models.files import sha256
-
     record = {**record, "documents": background.documents, "terms": len(background.df), "terms_tag": terms_tag(),
               "table_sha256": sha256(TABLE)}  # fmt: skip
     RECORD.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

@@ -46,15 +46,15 @@ def sentence_id(content_hash: str, j: int) -> str:
     return f"{content_hash}:{j}"
 
 
-# An article of more sentences than this gets one vector per chunk, not one per sentence. A 4.9 MB article's
-# 32,000 sentence vectors and their graph in Chroma's vector index kept about 107 MB that a reader of it
-# rarely needs at sentence grain: the answerer still ranks its sentences by their words and the answer model.
-SENTENCE_VECTORS_UP_TO = 2000
-
-
 def parse_sentence_id(sid: str) -> tuple[str, int]:
     content_hash, j = sid.rsplit(":", 1)
     return content_hash, int(j)
+
+
+# An article of more sentences than this gets one vector per chunk, not one per sentence: a 4.9 MB article's
+# 32,000 sentence vectors and their graph in Chroma's vector index kept about 70 MB. The sentences of the
+# chunks a question retrieves are embedded then (qa.index.retriever), so answers still compare sentences.
+SENTENCE_VECTORS_UP_TO = 2000
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def _pending(content_hash: str, at: int) -> dict:
     return {"kind": "pending", "hash": content_hash, "at": at}
 
 
-def _sentence_count(articles: Iterable[StoredArticle]) -> int:
+def _vector_count(articles: Iterable[StoredArticle]) -> int:
     """Vectors the index holds for these records: one set per distinct text."""
     return sum(a.vector_count for a in {a.hash: a for a in articles}.values())
 
@@ -388,7 +388,7 @@ class Store:
         return not self._reopen_on_change or content_hash in self._held
 
     def settle(self, articles: Sequence[StoredArticle]) -> None:
-        """Reopen when the texts this client lacks have grown past FRESH_LIMIT sentences."""
+        """Reopen when the texts this client lacks have grown past FRESH_LIMIT vectors."""
         if self._stale and sum(a.vector_count for a in articles if not self.holds(a.hash)) > self.FRESH_LIMIT:
             with self._sync_lock:
                 self._reopen()
@@ -843,7 +843,7 @@ class Store:
         if self._writes_here:
             return False  # this process writes (the lock below would refuse): counting is waste, ~2 ms a count beside big texts
         # a pending marker makes the registry longer than its records; a body no record carries, the texts
-        clean = self.sentences.count() <= _sentence_count(committed) and \
+        clean = self.sentences.count() <= _vector_count(committed) and \
             self.articles.count() <= len(committed) and self.texts.count() <= _part_count(committed)  # fmt: skip
         if not self.dirty and clean:
             return False
@@ -872,7 +872,7 @@ class Store:
         articles = list(self.load() if committed is None else committed)
         stored: set[str] = set()
         # sentences and bodies first, then the registry: a write that adds them wrote its marker before
-        if self.sentences.count() > _sentence_count(articles):
+        if self.sentences.count() > _vector_count(articles):
             pages = self._pages((), self.sentences, _PAGE * 10)
             stored |= {parse_sentence_id(i)[0] for page in pages for i in page["ids"]}
         if self.texts.count() > _part_count(articles):

@@ -198,8 +198,8 @@ def _embed_by_length(
     vectors: list[list[float]] = []
     k = 0
     while k < len(ordered):
-        # fewer texts per batch the longer they are: attention holds batch x length² scores, and 64 chunks
-        # of a long article at a time took some 40 MB more than its sentences did
+        # fewer texts per batch the longer they are: attention holds batch x length² scores, so 64 chunks of
+        # a long article at once would hold 16 times what 64 sentences of a quarter their length do
         n = min(step, len(ordered) - k)
         while n > 1 and n * len(ordered[k + n - 1]) ** 2 > _ATTENTION_BUDGET:
             n -= 1
