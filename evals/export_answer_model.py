@@ -16,6 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from evals.retrain_answer_model import FIT_ARGS
 from qa.answer.model import MAX_LENGTH, MODEL_DIR, ONNX_FILE, WEIGHTS_FILE, WORD_EMBEDDINGS, Candidate, encode, load_state
 from qa.models.files import sha256
 
@@ -108,13 +109,9 @@ def write_card(out: Path, r: dict) -> None:
     epochs = float(r.get("epochs", 1.0))
     epoch = f"{r['step']:,} of {r['steps']:,} steps ({r['step'] / r['steps']:.0%} of {epochs:g} epoch{'s' if epochs != 1 else ''})"
     first = r.get("first_stage")
-    stage_data, stage_run = "", " These"
-    stage_cmd = f"""python -m evals.train_answer_model            # seed {r["seed"]}: the same data and order; hours on two CPU cores
-python -m evals.train_answer_model --resume   # continue from the last checkpoint (.qa/train-answer-model), or from these weights
-python -m evals.export_answer_model           # the ONNX file and this card
-python -m evals.fit_abstention                # abstention.json, on the held-apart articles"""
-    from evals.retrain_answer_model import FIT_ARGS
-
+    stage_data, stage_run, fit = "", " These", " " * 16
+    train = f"""python -m evals.train_answer_model            # seed {r["seed"]}: the same data and order; hours on two CPU cores
+python -m evals.train_answer_model --resume   # continue from the last checkpoint (.qa/train-answer-model), or from these weights"""
     if first:  # a second stage continued from a first stage's weights with a schedule of its own
         stage_data = f"""
 - A second stage, started from the weights of a first stage as above ({first["step"]:,} steps of batches of
@@ -122,13 +119,14 @@ python -m evals.fit_abstention                # abstention.json, on the held-apa
   {r["padded"]:.0%} of the questions also carry one to three words of their hardest wrong candidate, at their end or
   inside them (users pad a question with what they half remember of the article; the answer must not follow the
   padding)."""
-        stage_cmd = f"""python -m evals.retrain_answer_model          # all of the below, seeded; about 9 hours on two CPU cores; run again to resume
+        train = f"""python -m evals.retrain_answer_model          # all of the below, seeded; about 9 hours on two CPU cores; run again to resume
 python -m evals.train_answer_model --out .qa/first-stage            # the first stage: seed {r["seed"]}, the same data and order
 python -m evals.train_answer_model --out .qa/first-stage --resume   # continue from its last checkpoint (.qa/train-answer-model)
-python -m evals.train_answer_model --init .qa/first-stage --checkpoints .qa/second-stage --questions {r["questions"]} --lr {r["lr"]} --padded {r["padded"]:g}
+python -m evals.train_answer_model --init .qa/first-stage --checkpoints .qa/second-stage --questions {r["questions"]} --lr {r["lr"]} --padded {r["padded"]:g}"""
+        stage_run, fit = " This second stage's", f" {' '.join(FIT_ARGS)}   "
+    stage_cmd = f"""{train}
 python -m evals.export_answer_model           # the ONNX file and this card
-python -m evals.fit_abstention {" ".join(FIT_ARGS)}   # abstention.json, on the held-apart articles"""
-        stage_run = " This second stage's"
+python -m evals.fit_abstention{fit}# abstention.json, on the held-apart articles"""
     text = f"""# answer-model: which sentence answers the question, or none
 
 A cross-encoder that reads (question, sentence with its context) and gives a logit; a learnt "none of

@@ -30,8 +30,7 @@ class Fresh:
         """One row per stored vector (a sentence, or a long article's chunk: StoredArticle.vector_runs)."""
         got = self._vectors.get(stored.hash)
         if got is None:
-            cut, text = stored.layout.sentences, stored.article.text
-            texts = [text[cut[r.start].start : cut[r[-1]].end] for r in stored.vector_runs(range(stored.vector_count))]
+            texts = [stored.text_of(r) for r in stored.vector_runs(range(stored.vector_count))]
             m = np.asarray(embed(texts), dtype=np.float32).reshape(len(texts), -1)
             got = m / (np.linalg.norm(m, axis=1, keepdims=True) + 1e-12)
             with self._lock:

@@ -148,8 +148,7 @@ class HybridRetriever(BaseRetriever):
         # a few dozen at most, so the answerer and the verifier still compare single sentences
         own = [(h, j) for h, j in wanted if snap.by_hash[h].per_chunk]
         if own:
-            cut = {h: (snap.by_hash[h].article.text, snap.by_hash[h].layout.sentences) for h, _ in own}
-            texts = [cut[h][0][cut[h][1][j].start : cut[h][1][j].end] for h, j in own]
+            texts = [snap.by_hash[h].text_of(range(j, j + 1)) for h, j in own]
             for (h, j), vec in zip(own, self._embed_model.get_text_embedding_batch(texts)):
                 out[h][j] = np.asarray(vec, dtype=np.float32)
             wanted = [w for w in wanted if not snap.by_hash[w[0]].per_chunk]

@@ -96,6 +96,11 @@ class StoredArticle:
         starts, n = self._vector_starts, len(self.layout.sentences)
         return [range(starts[v], starts[v + 1] if v + 1 < len(starts) else n) for v in vectors]
 
+    def text_of(self, run: range) -> str:
+        """The text of sentences `run` (one of vector_runs, or a single sentence), as embedded."""
+        cut = self.layout.sentences
+        return self.article.text[cut[run.start].start : cut[run[-1]].end]
+
     def vector_of(self, j: int) -> int:
         """The number of the vector that stands for sentence `j`."""
         return bisect.bisect_right(self._vector_starts, j) - 1 if self.per_chunk else j

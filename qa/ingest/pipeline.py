@@ -38,11 +38,11 @@ def sentence_nodes(stored: StoredArticle, vectors: range) -> list["TextNode"]:
     """Nodes of the vectors numbered in `vectors`: each a sentence, or a chunk of a long article."""
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-    text, cut = stored.article.text, stored.layout.sentences
+    cut = stored.layout.sentences
     return [
         TextNode(
             id_=sentence_id(stored.hash, run.start),
-            text=text[cut[run.start].start : cut[run[-1]].end],
+            text=stored.text_of(run),
             start_char_idx=cut[run.start].start,
             end_char_idx=cut[run[-1]].end,
             metadata={"hash": stored.hash, "sent": run.start, "chunk": cut[run.start].chunk, "sentences": len(run)},
