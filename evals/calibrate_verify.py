@@ -1,4 +1,4 @@
-"""Calibrate the verifier's similarity threshold (LLMSettings.min_support) on squad2 and rgb.
+"""Calibrate the verifier's similarity threshold (LLMSettings.min_support) on SQuAD 1.1 train data.
 
     python -m evals.calibrate_verify
 
@@ -9,17 +9,18 @@ similarity on pairs whose answer is known:
 - a pseudo-claim: the question made declarative with its gold answer put in ("Who leads ISIS-K?" +
   "Shahab al-Muhajir" -> "Shahab al-Muhajir leads ISIS-K."; "What is the capital of Peru?" + "Lima"
   -> "The capital of Peru is Lima."; "When did the war end?" + "1945" -> "The war end 1945.");
-- a positive passage that states it: squad2's gold paragraph, or an rgb `positive` snippet;
-- a negative passage that is about the same thing but does not contain the answer: the squad2
-  paragraph BM25 ranks first for the question among those without a gold answer (what retrieval
-  would also hand the LLM), or the rgb `negative` snippet of that row BM25 ranks first.
+- a positive passage that states it: the question's gold paragraph;
+- a negative passage that is about the same thing but does not contain the answer: the paragraph
+  BM25 ranks first for the question among those without a gold answer (what retrieval would also
+  hand the LLM).
 
 Score = the highest cosine between the claim and a sentence of the passage (qa.text.sentence_spans,
 the bundled all-MiniLM-L6-v2), as the verifier computes it. The sweep picks the threshold with the
 best balanced accuracy (mean of the true-positive and true-negative rates) over all pairs.
 
-squad2 questions are sampled from those no seed-0 evaluation sample of up to 1,000 contains (as in
-evals.calibrate and evals.fit_scorer), so `qa eval --benchmark squad2 --limit 1000` stays unseen.
+Nothing is calibrated on a benchmark (a threshold fitted on what we evaluate with would flatter
+the evaluation): the questions and paragraphs come from the SQuAD 1.1 train articles that the answer
+model's training held apart (as in evals.calibrate), so the model scored below has not seen them either.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from evals import benchmarks
-from evals.metrics import contains_answer, normalize
+from evals.metrics import normalize
+from evals.train_answer_model import TRAIN_FILE, split
+from qa.answer.model import MODEL_DIR
 from qa.config import AnswerSettings, EmbeddingSettings, LLMSettings
-from qa.errors import BadInput
-from qa.ingest.fields import article_from_fields, slugify
+from qa.ingest.fields import article_from_fields
 from qa.text import sentence_spans, terms
 
 REPORT = Path(__file__).resolve().parent / "reports" / "verify_calibration.md"
@@ -68,7 +69,7 @@ def pseudo_claim(question: str, answer: str) -> str:
     q = " ".join(question.split()).rstrip("?!. ").strip()
     m = _WH.match(q)
     if not m:
-        claim = f"{q} {answer}"  # rgb queries are often not questions: "Super Bowl 2021 location"
+        claim = f"{q} {answer}"  # not a wh-question: "Is it ...", "Name the ..."
     else:
         rest = q[m.end() :].strip(" ,")
         aux = _AUX.match(rest)
@@ -88,7 +89,6 @@ def pseudo_claim(question: str, answer: str) -> str:
 
 @dataclass(frozen=True)
 class Pair:
-    source: str  # squad2 | rgb
     claim: str
     passage: str  # its text
     title: str
@@ -113,22 +113,21 @@ class BM25:
         return among[max(range(len(among)), key=lambda k: (s[among[k]], -k))]
 
 
-def squad_pairs(path: Path, n: int, seed: int) -> tuple[list[Pair], frozenset[str]]:
-    held_out = {c.id for c in benchmarks.load("squad2", limit=1000, seed=0, unanswerable=300).cases}
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    paragraphs: list[tuple[str, str]] = []  # (title, text), as the benchmark indexes them
-    index: dict[str, int] = {}
+def squad_pairs(n: int, seed: int) -> tuple[list[Pair], frozenset[str]]:
+    """Pairs from `n` questions of the SQuAD 1.1 train articles the answer model's training held apart."""
+    trained = json.loads((MODEL_DIR / "training.json").read_text(encoding="utf-8"))
+    _, held = split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=trained["seed"],
+                    held_apart=len(trained["held_apart_articles"]))  # fmt: skip
+    paragraphs: list[tuple[str, str]] = []  # (title, text), as the engine would index them
     pool = []
-    for entry in data:
+    for entry in held:
         title = entry["title"].replace("_", " ")
-        for i, para in enumerate(entry["paragraphs"]):
-            index[f"{slugify(entry['title'])}-{i}"] = len(paragraphs)
+        for para in entry["paragraphs"]:
             paragraphs.append(
                 (title, article_from_fields(doc_id="p", title=title, text=para["context"], source="").text)
             )
             for qa in para["qas"]:
-                if not qa.get("is_impossible") and qa["id"] not in held_out and qa.get("answers"):
-                    pool.append((qa["question"], sorted({a["text"] for a in qa["answers"]}), len(paragraphs) - 1))
+                pool.append((qa["question"], sorted({a["text"] for a in qa["answers"]}), len(paragraphs) - 1))
     pool.sort(key=lambda r: r[0])  # a stable order before sampling, whatever the file's order
     sample = random.Random(seed).sample(pool, min(n, len(pool)))
     bm25 = BM25([t for _, t in paragraphs])
@@ -138,37 +137,13 @@ def squad_pairs(path: Path, n: int, seed: int) -> tuple[list[Pair], frozenset[st
         # the shortest spelling: SQuAD's longer variants add surrounding words of the paragraph
         claim = pseudo_claim(question, min(answers, key=len))
         title, text = paragraphs[gold]
-        pairs.append(Pair("squad2", claim, text, title, True))
+        pairs.append(Pair(claim, text, title, True))
         gold_norm = [a for a in map(normalize, answers) if a]
         others = [i for i, t in enumerate(normal) if i != gold and not any(a in t for a in gold_norm)]
         neg = bm25.best(question, others)
         if neg is not None:
-            pairs.append(Pair("squad2", claim, paragraphs[neg][1], paragraphs[neg][0], False))
+            pairs.append(Pair(claim, paragraphs[neg][1], paragraphs[neg][0], False))
     return pairs, _lower_words(t for _, t in paragraphs)
-
-
-def _clean(snippet: str) -> str | None:
-    try:
-        return article_from_fields(doc_id="s", title="", text=snippet, source="").text
-    except BadInput:
-        return None  # empty, or only page furniture: the benchmark never indexes it
-
-
-def rgb_pairs(path: Path) -> tuple[list[Pair], frozenset[str]]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    pairs, texts = [], []
-    for row in rows:
-        answers = benchmarks._flatten(row["answer"])
-        claim = pseudo_claim(row["query"], answers[0])
-        positives = [t for t in map(_clean, row.get("positive", [])) if t and contains_answer(t, answers)]
-        negatives = [t for t in map(_clean, row.get("negative", [])) if t and not contains_answer(t, answers)]
-        texts += positives + negatives
-        if positives:
-            pairs.append(Pair("rgb", claim, positives[0], "", True))
-        if negatives:
-            bm25 = BM25(negatives)
-            pairs.append(Pair("rgb", claim, negatives[bm25.best(row["query"], list(range(len(negatives))))], "", False))
-    return pairs, _lower_words(texts)
 
 
 def _lower_words(texts) -> frozenset[str]:
@@ -238,27 +213,18 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--squad", type=int, default=400, help="squad2 answerable questions to sample")
+    p.add_argument("--squad", type=int, default=400, help="held-apart SQuAD 1.1 train questions to sample")
     p.add_argument("--seed", type=int, default=5)
-    p.add_argument("--benchmarks-dir", type=Path, default=benchmarks.DEFAULT_DIR)
     p.add_argument("--report", type=Path, default=REPORT, metavar="FILE.md")
     args = p.parse_args()
 
     from qa import backends
 
-    squad, squad_common = squad_pairs(args.benchmarks_dir / benchmarks.FILES["squad2"], args.squad, args.seed)
-    rgb, rgb_common = rgb_pairs(args.benchmarks_dir / benchmarks.FILES["rgb"])
-    pairs = squad + rgb
+    pairs, common = squad_pairs(args.squad, args.seed)
     model = backends.embedding_model(EmbeddingSettings())
     scores, best = similarities(pairs, model.get_text_embedding_batch)
     label = np.array([x.positive for x in pairs])
-    source = np.array([x.source for x in pairs])
-
-    def split(mask=None):
-        m = np.ones(len(pairs), bool) if mask is None else mask
-        return scores[m & label], scores[m & ~label]
-
-    pos, neg = split()
+    pos, neg = scores[label], scores[~label]
     rows = []
     for t in GRID:
         tpr, tnr = rates(pos, neg, t)
@@ -267,30 +233,20 @@ def main() -> None:
     at_target = max((r for r in rows if r["tpr"] >= TARGET_TPR), key=lambda r: r["t"])
     current = LLMSettings().min_support
 
-    checked = np.array([names_and_numbers_hold(x.claim, x.passage, x.title, squad_common if x.source == "squad2" else rgb_common)
-                        for x in pairs])  # fmt: skip
+    checked = np.array([names_and_numbers_hold(x.claim, x.passage, x.title, common) for x in pairs])
 
-    def full(t: float, mask=None) -> tuple[float, float]:
-        m = np.ones(len(pairs), bool) if mask is None else mask
+    def full(t: float) -> tuple[float, float]:
         accept = (scores >= t) & checked
-        return float(accept[m & label].mean()), float((~accept)[m & ~label].mean())
+        return float(accept[label].mean()), float((~accept)[~label].mean())
 
     def line(t: float) -> str:
-        cells = [f"{t:.2f}"]
-        for mask in (None, source == "squad2", source == "rgb"):
-            tpr, tnr = rates(*split(mask), t)
-            cells += [f"{tpr:.3f}", f"{tnr:.3f}"]
         tpr, tnr = rates(pos, neg, t)
-        cells.append(f"{(tpr + tnr) / 2:.3f}")
-        cells += [f"{v:.3f}" for v in full(t)]
+        cells = [f"{t:.2f}", f"{tpr:.3f}", f"{tnr:.3f}", f"{(tpr + tnr) / 2:.3f}", *(f"{v:.3f}" for v in full(t))]
         return "| " + " | ".join(cells) + " |"
 
     shown = sorted(
         {round(x, 2) for x in [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, chosen["t"], at_target["t"], current]}
     )
-    counts = {s: (int((label & (source == s)).sum()), int((~label & (source == s)).sum())) for s in ("squad2", "rgb")}
-    sq_pos, sq_neg = split(source == "squad2")
-    rg_pos, rg_neg = split(source == "rgb")
     examples = [(pairs[i], best[i], scores[i]) for i in range(len(pairs))]
     fp = sorted((e for e in examples if not e[0].positive and e[2] >= chosen["t"]), key=lambda e: -e[2])[:3]
     fn = sorted((e for e in examples if e[0].positive and e[2] < chosen["t"]), key=lambda e: e[2])[:3]
@@ -332,17 +288,16 @@ def main() -> None:
         "",
         "## Data",
         "",
-        f"- squad2 (`{benchmarks.FILES['squad2']}`): {counts['squad2'][0]} answerable questions sampled (seed {args.seed}) "
-        "from those outside the seed-0 evaluation sample of 1,000. Positive: the gold paragraph. Negative: the "
-        f"paragraph BM25 ranks first for the question among those without any gold answer ({counts['squad2'][1]}).",
-        f"- rgb (`{benchmarks.FILES['rgb']}`): every row with a positive snippet containing the answer "
-        f"({counts['rgb'][0]}) and a negative snippet without it ({counts['rgb'][1]}; the one BM25 ranks first).",
+        f"- SQuAD 1.1 train (held-apart articles), `{TRAIN_FILE.name}`: {int(label.sum())} questions sampled "
+        f"(seed {args.seed}) from the articles the answer model's training held apart. Positive: the gold paragraph. "
+        "Negative: the paragraph of those articles BM25 ranks first for the question among those without any gold "
+        f"answer ({int((~label).sum())}). No benchmark data: nothing is calibrated on what we evaluate with.",
         "- Claim: the question made declarative with the gold answer put in (drop the wh-word, append the "
         "answer; a subject who/what/which is replaced by it), e.g. "
-        f'"{pairs[0].claim}" (rgb: "{rgb[0].claim}")',
+        f'"{pairs[0].claim}"',
         "- Score: the highest cosine between the claim and a sentence of the passage, as the verifier computes it.",
         "",
-        f"Separation (AUC): all {auc(pos, neg):.3f}, squad2 {auc(sq_pos, sq_neg):.3f}, rgb {auc(rg_pos, rg_neg):.3f}. "
+        f"Separation (AUC): {auc(pos, neg):.3f}. "
         f"Median score of positives {np.median(pos):.3f}, of negatives {np.median(neg):.3f}.",
         "",
         "## Sweep",
@@ -350,8 +305,8 @@ def main() -> None:
         "TPR: positive pairs accepted; TNR: negative pairs rejected. The last two columns add the verifier's "
         "number and name check on top of the similarity (what the whole verifier does).",
         "",
-        "| threshold | TPR | TNR | squad2 TPR | squad2 TNR | rgb TPR | rgb TNR | balanced acc. | TPR with names/numbers | TNR with names/numbers |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| threshold | TPR | TNR | balanced acc. | TPR with names/numbers | TNR with names/numbers |",
+        "| --- | --- | --- | --- | --- | --- |",
         *[line(t) for t in shown],
         "",
         "## Choice",
@@ -361,14 +316,15 @@ def main() -> None:
         f"- For comparison, the threshold that would maximise the whole verifier's balanced accuracy (similarity "
         f"plus number/name check): {full_best:.2f} (TPR {full(full_best)[0]:.3f}, TNR {full(full_best)[1]:.3f}).",
         f"- Highest threshold that keeps TPR >= {TARGET_TPR}: {at_target['t']:.2f} (TNR {at_target['tnr']:.3f}).",
-        f"- `LLMSettings.min_support` when this ran: {current:.2f}; the default is the choice above, rounded to 2 decimals.",
+        f"- `LLMSettings.min_support` when this ran: {current:.2f}"
+        + ("; the default is the choice above." if round(current, 2) == chosen["t"] else "; it differs from the choice above."),
         "",
         "Caveats: the claims are built from the question, so they share its wording, not an LLM's (an LLM "
         "copies the passage more closely); negatives are related passages, not contradictions, and a few state "
         "the fact in other words than the gold answer (the first examples below), so TNR is understated. The similarity "
         "alone separates the two only partly: the number and name check rejects most of the negatives it lets "
-        'through. The positives that check rejects are mostly the questions\' own spellings ("Mongke" for '
-        '"Möngke", typos) and capitalised words the question adds, which generated sentences rarely have.',
+        'through. The positives that check rejects are mostly the questions\' own spellings ("Archaemenid" for '
+        '"Achaemenid", "Millenium") and capitalised words the question adds, which generated sentences rarely have.',
         "",
         *model_section,
         "## Examples at the chosen threshold",

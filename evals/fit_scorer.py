@@ -7,22 +7,28 @@ answer (Platt scaling): that is the support the abstention threshold is compared
 
     python -m evals.fit_scorer --questions 1500
 
-It trains on squad2 answerable questions that no evaluation sample can contain: every question of
-the seed-0 evaluation sample (`--exclude-limit`, 1,000) is left out, so `qa eval --benchmark squad2
---limit 1000` measures questions the scorer never saw. Paste the printed weights into qa/answer/extractive.py.
+It trains on training data only: questions of SQuAD 1.1 train articles (`--articles`, seeded), each
+paragraph indexed as an article, as `qa eval --benchmark squad2` indexes its own. Never on a benchmark
+(squad2 dev, rgb, the paraphrase sets), and never on the articles the answer model's training held
+apart: its abstention is fitted there with this ranker's support as a feature, which must not have
+seen them. Paste the printed weights into qa/answer/extractive.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 
 import numpy as np
 
-from evals.benchmarks import load
+from evals.benchmarks import Case
 from evals.metrics import contains_answer
 from evals.runner import engine_for
-from qa.answer.extractive import FEATURES
+from evals.train_answer_model import TRAIN_FILE, split
+from qa.answer.model import MODEL_DIR
+from qa.ingest.fields import article_from_fields, slugify
+from qa.answer.extractive import FEATURES, WEIGHTS
 from qa.engine import RANK_DEPTH
 
 
@@ -80,17 +86,33 @@ def top_hits(groups: np.ndarray, scores: np.ndarray, y: np.ndarray, k: int) -> f
     return float(np.mean(hits))
 
 
+def collection(articles: int, questions: int, seed: int):
+    """Paragraphs of `articles` SQuAD 1.1 train articles the answer model trained on, and `questions` of
+    their questions."""
+    trained = json.loads((MODEL_DIR / "training.json").read_text(encoding="utf-8"))
+    pool, held = split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=trained["seed"],
+                       held_apart=len(trained["held_apart_articles"]))  # fmt: skip
+    assert not {a["title"] for a in pool} & set(trained["held_apart_articles"])
+    rng = random.Random(seed)
+    docs, cases = [], []
+    for art in rng.sample(pool, articles):
+        for i, para in enumerate(art["paragraphs"]):
+            doc_id = f"{slugify(art['title'])}-{i}"
+            docs.append(article_from_fields(doc_id=doc_id, title=art["title"].replace("_", " "), text=para["context"],
+                                            source="squad-v1.1-train"))  # fmt: skip
+            cases += [Case(qa["id"], qa["question"], sorted({a["text"] for a in qa["answers"]}), frozenset([doc_id]))
+                      for qa in para["qas"]]  # fmt: skip
+    return docs, rng.sample(cases, min(questions, len(cases)))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--questions", type=int, default=1500)
-    p.add_argument("--exclude-limit", type=int, default=1000)
+    p.add_argument("--articles", type=int, default=16, help="SQuAD 1.1 train articles indexed (about 50 paragraphs each)")
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args()
-    held_out = {c.id for c in load("squad2", limit=args.exclude_limit, seed=0).cases}
-    bench = load("squad2", limit=None)
-    pool = [c for c in bench.cases if c.id not in held_out]
-    cases = random.Random(args.seed).sample(pool, min(args.questions, len(pool)))
-    engine = engine_for("bench-squad2", bench.articles)
+    docs, cases = collection(args.articles, args.questions, args.seed)
+    engine = engine_for("fit-scorer", docs)
     data = list(rows(engine, cases))
     groups = np.array([g for g, _, _ in data])
     x = np.array([f for _, f, _ in data], dtype=float)
@@ -98,14 +120,16 @@ def main() -> None:
     train = groups % 2 == 0  # fit on half, report on the other half, then refit on all
     w = listwise(x[train], y[train], groups[train])
     test = ~train
-    print(f"{len(cases)} questions, {len(y)} sentences; held-out half: top-1 {top_hits(groups[test], x[test] @ w, y[test], 1):.3f}, "
-          f"top-2 {top_hits(groups[test], x[test] @ w, y[test], 2):.3f}")  # fmt: skip
+    for name, weights in (("fitted", w), ("shipped", np.array([WEIGHTS[k] for k in FEATURES]))):
+        print(f"{len(cases)} questions, {len(y)} sentences; {name} weights on the held-out half: "
+              f"top-1 {top_hits(groups[test], x[test] @ weights, y[test], 1):.3f}, top-2 {top_hits(groups[test], x[test] @ weights, y[test], 2):.3f}")  # fmt: skip
     w = listwise(x, y, groups)
     scores = x @ w
     best = np.array([i[np.argmax(scores[i])] for g in np.unique(groups) for i in [np.where(groups == g)[0]]])
     a, b = platt(scores[best], y[best])
     print("WEIGHTS = {" + ", ".join(f'"{k}": {v:.3f}' for k, v in zip(FEATURES, w)) + "}")
     print(f"SCALE = {a:.3f}\nBIAS = {b:.3f}")
+
 
 if __name__ == "__main__":
     main()
