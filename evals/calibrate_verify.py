@@ -26,7 +26,6 @@ model's training held apart (as in evals.calibrate), so the model scored below h
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import re
@@ -36,8 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from evals.metrics import normalize
-from evals.train_answer_model import TRAIN_FILE, split
-from qa.answer.model import MODEL_DIR
+from evals.train_answer_model import TRAIN_FILE, shipped_split
 from qa.config import AnswerSettings, EmbeddingSettings, LLMSettings
 from qa.ingest.fields import article_from_fields
 from qa.text import sentence_spans, terms
@@ -115,9 +113,7 @@ class BM25:
 
 def squad_pairs(n: int, seed: int) -> tuple[list[Pair], frozenset[str]]:
     """Pairs from `n` questions of the SQuAD 1.1 train articles the answer model's training held apart."""
-    trained = json.loads((MODEL_DIR / "training.json").read_text(encoding="utf-8"))
-    _, held = split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=trained["seed"],
-                    held_apart=len(trained["held_apart_articles"]))  # fmt: skip
+    _, held = shipped_split()
     paragraphs: list[tuple[str, str]] = []  # (title, text), as the engine would index them
     pool = []
     for entry in held:

@@ -17,7 +17,6 @@ seen them. Paste the printed weights into qa/answer/extractive.py.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 
 import numpy as np
@@ -25,11 +24,10 @@ import numpy as np
 from evals.benchmarks import Case
 from evals.metrics import contains_answer
 from evals.runner import engine_for
-from evals.train_answer_model import TRAIN_FILE, split
-from qa.answer.model import MODEL_DIR
-from qa.ingest.fields import article_from_fields, slugify
+from evals.train_answer_model import shipped_split
 from qa.answer.extractive import FEATURES, WEIGHTS
 from qa.engine import RANK_DEPTH
+from qa.ingest.fields import article_from_fields, slugify
 
 
 def rows(engine, cases):
@@ -89,10 +87,7 @@ def top_hits(groups: np.ndarray, scores: np.ndarray, y: np.ndarray, k: int) -> f
 def collection(articles: int, questions: int, seed: int):
     """Paragraphs of `articles` SQuAD 1.1 train articles the answer model trained on, and `questions` of
     their questions."""
-    trained = json.loads((MODEL_DIR / "training.json").read_text(encoding="utf-8"))
-    pool, held = split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=trained["seed"],
-                       held_apart=len(trained["held_apart_articles"]))  # fmt: skip
-    assert not {a["title"] for a in pool} & set(trained["held_apart_articles"])
+    pool, _ = shipped_split()
     rng = random.Random(seed)
     docs, cases = [], []
     for art in rng.sample(pool, articles):

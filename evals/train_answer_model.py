@@ -325,6 +325,14 @@ def split(data: dict, *, seed: int, held_apart: int) -> tuple[list[dict], list[d
     return arts[held_apart:], arts[:held_apart]
 
 
+def shipped_split(model: Path = MODEL_DIR) -> tuple[list[dict], list[dict]]:
+    """The SQuAD 1.1 train articles `model` trained on and those its training held apart, as its
+    training.json records them: what a fit may use, and where it must not look."""
+    trained = json.loads((model / "training.json").read_text(encoding="utf-8"))
+    return split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=trained["seed"],
+                 held_apart=len(trained["held_apart_articles"]))  # fmt: skip
+
+
 def batches(pairs: list[tuple[Group, Group]], size: int, rng: random.Random) -> list[list[Group]]:
     """Batches of `size` questions of similar length (less padding), in a seeded random order."""
     def length(pair: tuple[Group, Group]) -> int:
