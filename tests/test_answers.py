@@ -105,7 +105,7 @@ def test_unrelated_articles_leave_every_gold_answer_first_quote_unchanged(corpus
     stays. (The linear ranker fails this: its word weights shift and 'how many attacks ... against US,
     Pakistani and Afghan forces' quotes another sentence first.) A question whose best sentence sits at
     the abstention threshold may tip either way: the retrieval scores the classifier reads are normalised
-    over the passages found, so its support moves by about 0.002 (0.1045 -> 0.1058 at a threshold of 0.105)."""
+    over the passages found, so its support moves by about 0.002 (0.1045 -> 0.1058, when the threshold was 0.105)."""
     from evals.gold import load as load_suite
     from tests.support.articles import UNRELATED
 

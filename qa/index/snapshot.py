@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Mapping
 from urllib.parse import urlsplit
 
-from qa.text import words as text_words
 from qa.index.background import background
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.fresh import Fresh
 from qa.index.store import Store, StoredArticle
 from qa.schemas import uploaded
 from qa.text import published_date, terms
+from qa.text import words as text_words
 
 if TYPE_CHECKING:
     from qa.schemas import Article, Filters
