@@ -206,6 +206,40 @@ def test_a_write_that_runs_out_of_space_part_way_leaves_whole_articles(small_fs:
     assert "after" in {a.id for a in library.documents()}
 
 
+def test_a_reopen_that_does_not_return_is_given_up_and_questions_go_on(tmp_path: Path, embed_model, monkeypatch) -> None:
+    """After a failed write the client is replaced; Chroma's constructor has hung there (about one full run
+    in four, beside the client whose write failed on a full disk) while holding the lock every question
+    takes. The reopen is given up after a while, questions go on through the old client, and a client that
+    opens late is stopped."""
+    from qa import backends
+    from qa.index import store as store_module
+
+    library = Library(Settings(data_dir=tmp_path / "data"), embed_model=embed_model)
+    library.add([Article(id="harbour", title="Harbour", source="api", text="The harbour committee counted 40 visitors.")])
+    store = library.store
+    release, opened = threading.Event(), []
+    real = store._connect
+
+    def slow():
+        release.wait()
+        opened.append(real())
+        return opened[-1]
+
+    monkeypatch.setattr(store_module, "_REOPEN_WAIT_S", 0.5)
+    monkeypatch.setattr(store, "_connect", slow)
+    before, started_at = store._conn, time.monotonic()
+    store._recover()
+    assert time.monotonic() - started_at < 5
+    assert store._conn is before and store.dirty
+    assert [a.id for a in library.documents()] == ["harbour"]
+    release.set()
+    deadline = time.monotonic() + 30
+    while (not opened or id(opened[0]) in backends._SYSTEMS) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert opened and id(opened[0]) not in backends._SYSTEMS  # the late client was stopped, not leaked
+    assert store._conn is before
+
+
 def test_a_read_only_file_system_is_one_line_and_a_503(small_fs: Path, cli, tmp_path: Path) -> None:
     """Chroma cannot even open an index on a read-only file system: every command says so in one line,
     and the server is not ready, with the reason in each 503."""

@@ -284,6 +284,9 @@ class _Open:
         return SentenceStore(chroma_collection=self.sentences)
 
 
+_REOPEN_WAIT_S = 15.0  # how long a reopen after a failed write may take before the next write tries again
+
+
 class Store:
     """Reads and writes one installation's collections (`<prefix>-articles`, `<prefix>-sentences`).
 
@@ -486,7 +489,7 @@ class Store:
             return
         with self._sync_lock:
             try:
-                fresh = self._open(self._connect())
+                fresh = self._open_within(_REOPEN_WAIT_S)
             except Exception as err:  # the next write tries again
                 log.info("could not reopen the index after a failed write: %s", err)
                 return
@@ -496,6 +499,38 @@ class Store:
             old.retired = True
             if old.users == 0:
                 self.close(old.client, after_s=0)
+
+    def _open_within(self, wait_s: float) -> _Open:
+        """A fresh client, opened in a thread of its own and given up after `wait_s` (TimeoutError; one
+        that opens later is closed). Beside a client whose write just failed on a full disk, Chroma's
+        client constructor has, about once in four full test runs, never returned."""
+        handoff = threading.Lock()
+        box: dict[str, object] = {}
+
+        def run() -> None:
+            try:
+                conn = self._open(self._connect())
+            except BaseException as err:  # noqa: BLE001 -- raised again in the caller's thread
+                with handoff:
+                    box["error"] = err
+                return
+            with handoff:
+                late = "abandoned" in box
+                if not late:
+                    box["conn"] = conn
+            if late:
+                self.close(conn.client, after_s=0)
+
+        worker = threading.Thread(target=run, name="qa-reopen", daemon=True)
+        worker.start()
+        worker.join(wait_s)
+        with handoff:
+            if "conn" in box:
+                return box["conn"]  # type: ignore[return-value]
+            if "error" in box:
+                raise box["error"]  # type: ignore[misc]
+            box["abandoned"] = True
+        raise TimeoutError(f"Chroma did not open {self.location} within {wait_s:.0f} s")
 
     @contextmanager
     def searching(self) -> Iterator["ChromaVectorStore"]:
