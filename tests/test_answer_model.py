@@ -108,6 +108,17 @@ def test_context_names_what_the_sentence_is_about(model):
     assert with_title > without
 
 
+def test_a_sentence_scores_the_same_whatever_is_scored_beside_it(model):
+    """Int8 activations are scaled over everything in one pass: batched, a sentence scored up to 0.4
+    logits apart from itself alone, so an unrelated article could move an answer across the threshold."""
+    long = Candidate("The operator said about 800 passengers were affected by the strike, which lasted "
+                     "many hours and delayed every route along the coast for the rest of the week.", "Ferry strike", "")  # fmt: skip
+    alone = model.logits("Who leads ISIS-K?", [LEADER])[0]
+    for beside in ([FLOOD], [long], [long, FLOOD, PREVIOUS]):
+        assert model.logits("Who leads ISIS-K?", [LEADER, *beside])[0] == alone
+        assert model.logits("Who leads ISIS-K?", [*beside, LEADER])[-1] == alone
+
+
 def test_abstention_reads_names_and_numbers_as_whole_words():
     from qa.answer.abstention import anchor_share, anchors
 

@@ -76,7 +76,7 @@ class AnswerModel:
         self.abstention = Abstention.load(self.path)
         tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
         tokenizer.enable_truncation(max_length=MAX_LENGTH, strategy="longest_first")
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.no_padding()  # one pair per pass (logits_for); a tokenizer.json may pad to a fixed 128
         self._tokenizer = tokenizer
         with safe_open(str(Path(model_path("bundled")) / "model.safetensors"), framework="np") as f:
             self._words = f.get_tensor("embeddings.word_embeddings.weight").astype(np.float32)
@@ -98,15 +98,19 @@ class AnswerModel:
         if not candidates:
             return []
         np = self._np
-        with self._lock:  # a tokenizer with padding set is not safe across threads either
-            encoded = self._tokenizer.encode_batch([(q, pair_text(c)) for q, c in zip(questions, candidates)])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            feed = {
-                "inputs_embeds": self._words[ids],
-                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
-            }
-            return self._session.run(None, feed)[0].tolist()
+        out: list[float] = []
+        with self._lock:  # two cores are shared, not split
+            for e in self._tokenizer.encode_batch([(q, pair_text(c)) for q, c in zip(questions, candidates)]):
+                # One pass per pair: int8 dynamic quantization scales activations over the whole batch, so a
+                # sentence batched beside others scored up to 0.4 logits apart from itself alone, and an
+                # unrelated article in the pool could move an answer across the threshold.
+                feed = {
+                    "inputs_embeds": self._words[np.array([e.ids], dtype=np.int64)],
+                    "attention_mask": np.array([e.attention_mask], dtype=np.int64),
+                    "token_type_ids": np.array([e.type_ids], dtype=np.int64),
+                }
+                out.extend(self._session.run(None, feed)[0].tolist())
+        return out
 
     def logits(self, question: str, candidates: Sequence[Candidate]) -> list[float]:
         return self.logits_for([question] * len(candidates), candidates)
