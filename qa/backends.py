@@ -132,9 +132,12 @@ def _embedded_client(path: str) -> "ClientAPI":
 
 
 def release_chroma(client: "ClientAPI", *, after_s: float = 10.0) -> None:
-    """Stop an embedded client's System once questions already running on it are done with it."""
+    """Stop an embedded client's System once questions already running on it are done with it; with
+    `after_s` 0, now, in this thread."""
     system = _SYSTEMS.pop(id(client), None)
-    if system is not None:
+    if system is not None and after_s <= 0:
+        system.stop()
+    elif system is not None:
         timer = threading.Timer(after_s, system.stop)
         timer.daemon = True
         timer.start()

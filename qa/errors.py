@@ -118,6 +118,16 @@ def _chain(err: BaseException) -> Iterator[BaseException]:
         err = err.__cause__ or err.__context__
 
 
+def has_room(path: Path | None) -> bool:
+    """Whether the file system holding `path` has at least `_MIN_FREE` bytes free (True when unknown)."""
+    if path is None:
+        return True
+    try:
+        return shutil.disk_usage(path).free >= _MIN_FREE
+    except OSError:
+        return True
+
+
 def storage_error(err: BaseException, location: str, path: Path | None = None) -> StorageFailed | None:
     """One line naming `location` and the cause, when `err` says the index cannot be written; else None."""
     found = None
@@ -139,12 +149,8 @@ def storage_error(err: BaseException, location: str, path: Path | None = None) -
             break
     if found is None:
         return None
-    if found != "full" and path is not None:  # SQLite's "disk I/O error" and Chroma's compaction errors on a full disk
-        try:
-            if shutil.disk_usage(path).free < _MIN_FREE:
-                found = "full"
-        except OSError:
-            pass
+    if found != "full" and path is not None and not has_room(path):  # SQLite's "disk I/O error" and Chroma's compaction errors on a full disk
+        found = "full"
     what = f"cannot write the index in {location}"
     if found == "full":
         return DiskFull(f"{what}: the disk is full; free some space and try again")

@@ -23,7 +23,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
-from qa.errors import BackendUnavailable, IndexBusy, IndexUnreachable, ModelMismatch, StorageFailed, storage_error
+from qa.errors import BackendUnavailable, DiskFull, IndexBusy, IndexUnreachable, ModelMismatch, StorageFailed, has_room
+from qa.errors import storage_error
 from qa.errors import QAError
 from qa.schemas import Article, ArticleInfo
 from qa.text import Layout, Sentence
@@ -284,9 +285,6 @@ class _Open:
         return SentenceStore(chroma_collection=self.sentences)
 
 
-_REOPEN_WAIT_S = 15.0  # how long a reopen after a failed write may take before the next write tries again
-
-
 class Store:
     """Reads and writes one installation's collections (`<prefix>-articles`, `<prefix>-sentences`).
 
@@ -319,6 +317,7 @@ class Store:
         # later writes are not among them until a reopen (qa.index.fresh searches them meanwhile)
         self._held: frozenset[str] = frozenset()
         self._stale = False  # another process wrote since this client opened
+        self._replace_pending = False  # a write failed through this client: `_replace_failed` replaces it
         # texts this process wrote since the registry was last loaded: the load takes them from here
         # rather than reading a 5 MB text back (its time, and a second copy in memory)
         self._written: dict[str, StoredArticle] = {}
@@ -352,24 +351,32 @@ class Store:
         return _Open(client, articles, sentences, texts)
 
     @property
+    def _live(self) -> _Open:
+        """The client, replaced first if a write failed through it and the disk has room again: every use
+        of the index notices, so no other client opens beside the failed one."""
+        if self._replace_pending:
+            self._replace_failed()
+        return self._conn
+
+    @property
     def client(self) -> "ClientAPI":
-        return self._conn.client
+        return self._live.client
 
     @property
     def articles(self) -> "Collection":
-        return self._conn.articles
+        return self._live.articles
 
     @property
     def sentences(self) -> "Collection":
-        return self._conn.sentences
+        return self._live.sentences
 
     @property
     def texts(self) -> "Collection":
-        return self._conn.texts
+        return self._live.texts
 
     @property
     def vector_store(self) -> "ChromaVectorStore":
-        return self._conn.vector_store
+        return self._live.vector_store
 
     # -- other processes ---------------------------------------------------------------------------
     FRESH_LIMIT = 2000  # vectors of texts another process wrote that are searched beside the index, not reloaded
@@ -381,6 +388,11 @@ class Store:
         vector index, so until `settle` finds more than FRESH_LIMIT sentences missing from it the texts it
         lacks are searched beside it (`holds`). A writer must start from what is on disk, so it reopens."""
         with self._sync_lock:
+            self._replace_failed()
+            if writer and self._replace_pending:  # a client whose write failed has hung on the next one
+                if not has_room(self._path):
+                    raise DiskFull(f"cannot write the index in {self.location}: the disk is full; free some space and try again")
+                raise IndexBusy(f"the index in {self.location} is being reopened after a failed write; try again")
             revision = self.revision()
             if revision != self._revision and self._revision is not None and self._reopen_on_change:
                 self._stale = True
@@ -431,8 +443,8 @@ class Store:
                 self._reopen()
 
     def _reopen(self) -> None:
-        if not self._reopen_on_change:  # a Chroma server's index is always current
-            return
+        if not self._reopen_on_change or self._replace_pending:  # a Chroma server's index is always current;
+            return  # a client whose write failed is replaced by `_replace_failed`, never opened beside
         old = self._conn
         self._hold(self._open(self._connect()))
         self.generation += 1
@@ -483,60 +495,41 @@ class Store:
             raise failed from err
 
     def _recover(self) -> None:
-        """A fresh embedded client; the old one is stopped at once unless a search still uses it."""
+        """After a failed write the embedded client is replaced, since one whose write failed half-way may
+        keep SQLite's locks; at once if it can be, else at the next `sync`."""
         self.dirty = True
-        if not self._reopen_on_change:
-            return
-        with self._sync_lock:
+        if self._reopen_on_change:
+            self._replace_pending = True
             try:
-                fresh = self._open_within(_REOPEN_WAIT_S)
-            except Exception as err:  # the next write tries again
-                log.info("could not reopen the index after a failed write: %s", err)
-                return
+                self._replace_failed()
+            except QAError as err:  # the caller reports the write's own failure; the next sync tries again
+                log.info("%s", err)
+
+    def _replace_failed(self) -> None:
+        """Stop the client whose write failed, then open a fresh one, once the disk has room again and no
+        search uses it. Opened beside it, a fresh client has waited for good on its locks (inside Chroma,
+        holding the GIL); on a full disk none opens at all, and the old one still answers questions."""
+        with self._sync_lock:
             old = self._conn
+            if not self._replace_pending or old.users or not has_room(self._path):
+                return
+            old.retired = True
+            self.close(old.client, after_s=0)
+            try:
+                fresh = self._open(self._connect())
+            except Exception as err:
+                log.info("could not reopen the index after a failed write: %s", err)
+                raise storage_error(err, self.location, self._path) or IndexUnreachable(
+                    f"the search index in {self.location} could not be reopened: {err}") from err
+            self._replace_pending = False
             self._hold(fresh)
             self.generation += 1
-            old.retired = True
-            if old.users == 0:
-                self.close(old.client, after_s=0)
-
-    def _open_within(self, wait_s: float) -> _Open:
-        """A fresh client, opened in a thread of its own and given up after `wait_s` (TimeoutError; one
-        that opens later is closed). Beside a client whose write just failed on a full disk, Chroma's
-        client constructor has, about once in four full test runs, never returned."""
-        handoff = threading.Lock()
-        box: dict[str, object] = {}
-
-        def run() -> None:
-            try:
-                conn = self._open(self._connect())
-            except BaseException as err:  # noqa: BLE001 -- raised again in the caller's thread
-                with handoff:
-                    box["error"] = err
-                return
-            with handoff:
-                late = "abandoned" in box
-                if not late:
-                    box["conn"] = conn
-            if late:
-                self.close(conn.client, after_s=0)
-
-        worker = threading.Thread(target=run, name="qa-reopen", daemon=True)
-        worker.start()
-        worker.join(wait_s)
-        with handoff:
-            if "conn" in box:
-                return box["conn"]  # type: ignore[return-value]
-            if "error" in box:
-                raise box["error"]  # type: ignore[misc]
-            box["abandoned"] = True
-        raise TimeoutError(f"Chroma did not open {self.location} within {wait_s:.0f} s")
 
     @contextmanager
     def searching(self) -> Iterator["ChromaVectorStore"]:
         """The vector store of the current client, kept open until the search is done with it."""
         with self._sync_lock:
-            conn = self._conn
+            conn = self._live
             conn.users += 1
         try:
             yield conn.vector_store
@@ -780,6 +773,8 @@ class Store:
         """Take back a write that failed: records as they were, then its sentences, then its markers.
         Best effort: on a disk still full this fails too, and the markers left lead the sweep."""
         self._recover()
+        if self._replace_pending:
+            return  # never written through again: a client whose write failed has hung on the next one
         try:
             # Rewriting the markers first makes Chroma apply whatever of the failed calls it still holds
             # (it can apply a failed call at the next write), so what is read next is what is stored.
@@ -821,6 +816,8 @@ class Store:
     def _finish_delete(self, stored: StoredArticle, marker: str) -> bool:
         """After a delete failed part-way: True when it could be finished (or undone) after all."""
         self._recover()
+        if self._replace_pending:
+            return False  # never written through again: a client whose write failed has hung on the next one
         try:
             self.articles.upsert(**self._marker(marker, stored.hash))  # applies what Chroma still holds
             still = self.articles.get(ids=[stored.id], include=["metadatas"])
@@ -941,8 +938,11 @@ class Store:
         revision = uuid.uuid4().hex
         with self._sync_lock:  # our own write: this client already holds it, so it is no reason to reopen
             self.writes += 1
+            conn = self._live
+            if self._replace_pending:
+                return  # not through a client whose write failed; other processes notice at the next write
             try:
-                self.articles.modify(metadata={"qa_kind": "articles", "qa_revision": revision})
+                conn.articles.modify(metadata={"qa_kind": "articles", "qa_revision": revision})
             except Exception as err:  # the write is done; other processes notice it at the next one
                 log.info("could not record the index revision: %s", err)
                 self._recover()
