@@ -197,7 +197,7 @@ def test_a_write_that_runs_out_of_space_part_way_leaves_whole_articles(small_fs:
         done.set()
 
     threading.Thread(target=look, daemon=True).start()
-    if not done.wait(20):  # seen in about one full run in four, never alone: every thread's stack, to find where
+    if not done.wait(20):  # hung about one full run in four until the failed client was no longer used: every thread's stack
         faulthandler.dump_traceback(all_threads=True)
         pytest.fail("a question hangs after a failed write")
     consistent(settings)

@@ -23,9 +23,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
-from qa.errors import BackendUnavailable, DiskFull, IndexBusy, IndexUnreachable, ModelMismatch, StorageFailed, has_room
-from qa.errors import storage_error
-from qa.errors import QAError
+from qa.errors import BackendUnavailable, DiskFull, IndexBusy, IndexUnreachable, ModelMismatch, QAError, StorageFailed
+from qa.errors import has_room, storage_error
 from qa.schemas import Article, ArticleInfo
 from qa.text import Layout, Sentence
 
@@ -496,7 +495,7 @@ class Store:
 
     def _recover(self) -> None:
         """After a failed write the embedded client is replaced, since one whose write failed half-way may
-        keep SQLite's locks; at once if it can be, else at the next `sync`."""
+        keep SQLite's locks; at once if it can be, else at the next use of the index (`_live`, `sync`)."""
         self.dirty = True
         if self._reopen_on_change:
             self._replace_pending = True
