@@ -128,6 +128,10 @@ def has_room(path: Path | None) -> bool:
         return True
 
 
+def disk_full(location: str) -> DiskFull:
+    return DiskFull(f"cannot write the index in {location}: the disk is full; free some space and try again")
+
+
 def storage_error(err: BaseException, location: str, path: Path | None = None) -> StorageFailed | None:
     """One line naming `location` and the cause, when `err` says the index cannot be written; else None."""
     found = None
@@ -151,9 +155,8 @@ def storage_error(err: BaseException, location: str, path: Path | None = None) -
         return None
     if found != "full" and path is not None and not has_room(path):  # SQLite's "disk I/O error" and Chroma's compaction errors on a full disk
         found = "full"
-    what = f"cannot write the index in {location}"
     if found == "full":
-        return DiskFull(f"{what}: the disk is full; free some space and try again")
+        return disk_full(location)
     cause = {"read-only": "the file system is read-only", "denied": "permission denied",
              "disk": "a disk error"}[found]  # fmt: skip
-    return StorageFailed(f"{what}: {cause}")
+    return StorageFailed(f"cannot write the index in {location}: {cause}")

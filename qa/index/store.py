@@ -23,8 +23,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence
 
-from qa.errors import BackendUnavailable, DiskFull, IndexBusy, IndexUnreachable, ModelMismatch, QAError, StorageFailed
-from qa.errors import has_room, storage_error
+from qa.errors import BackendUnavailable, IndexBusy, IndexUnreachable, ModelMismatch, QAError, StorageFailed
+from qa.errors import disk_full, has_room, storage_error
 from qa.schemas import Article, ArticleInfo
 from qa.text import Layout, Sentence
 
@@ -390,7 +390,7 @@ class Store:
             self._replace_failed()
             if writer and self._replace_pending:  # a client whose write failed has hung on the next one
                 if not has_room(self._path):
-                    raise DiskFull(f"cannot write the index in {self.location}: the disk is full; free some space and try again")
+                    raise disk_full(self.location)
                 raise IndexBusy(f"the index in {self.location} is being reopened after a failed write; try again")
             revision = self.revision()
             if revision != self._revision and self._revision is not None and self._reopen_on_change:
@@ -442,8 +442,10 @@ class Store:
                 self._reopen()
 
     def _reopen(self) -> None:
-        if not self._reopen_on_change or self._replace_pending:  # a Chroma server's index is always current;
-            return  # a client whose write failed is replaced by `_replace_failed`, never opened beside
+        # A Chroma server's index is always current; a client whose write failed is replaced by
+        # `_replace_failed`, never opened beside.
+        if not self._reopen_on_change or self._replace_pending:
+            return
         old = self._conn
         self._hold(self._open(self._connect()))
         self.generation += 1
@@ -493,9 +495,11 @@ class Store:
                 self._recover()
             raise failed from err
 
-    def _recover(self) -> None:
+    def _recover(self) -> bool:
         """After a failed write the embedded client is replaced, since one whose write failed half-way may
-        keep SQLite's locks; at once if it can be, else at the next use of the index (`_live`, `sync`)."""
+        keep SQLite's locks; at once if it can be, else at the next use of the index (`_live`, `sync`).
+        False while the failed client is kept: nothing more is written through it (a second write through
+        it has hung), and what is left to do is left to the next sweep."""
         self.dirty = True
         if self._reopen_on_change:
             self._replace_pending = True
@@ -503,6 +507,7 @@ class Store:
                 self._replace_failed()
             except QAError as err:  # the caller reports the write's own failure; the next sync tries again
                 log.info("%s", err)
+        return not self._replace_pending
 
     def _replace_failed(self) -> None:
         """Stop the client whose write failed, then open a fresh one, once the disk has room again and no
@@ -771,9 +776,8 @@ class Store:
     def _undo_put(self, items: Sequence[tuple[StoredArticle, StoredArticle | None]], markers: list[str]) -> None:
         """Take back a write that failed: records as they were, then its sentences, then its markers.
         Best effort: on a disk still full this fails too, and the markers left lead the sweep."""
-        self._recover()
-        if self._replace_pending:
-            return  # never written through again: a client whose write failed has hung on the next one
+        if not self._recover():
+            return
         try:
             # Rewriting the markers first makes Chroma apply whatever of the failed calls it still holds
             # (it can apply a failed call at the next write), so what is read next is what is stored.
@@ -814,9 +818,8 @@ class Store:
 
     def _finish_delete(self, stored: StoredArticle, marker: str) -> bool:
         """After a delete failed part-way: True when it could be finished (or undone) after all."""
-        self._recover()
-        if self._replace_pending:
-            return False  # never written through again: a client whose write failed has hung on the next one
+        if not self._recover():
+            return False
         try:
             self.articles.upsert(**self._marker(marker, stored.hash))  # applies what Chroma still holds
             still = self.articles.get(ids=[stored.id], include=["metadatas"])
