@@ -27,14 +27,15 @@ def verify_checksum(weights: Path, record: Path, key: str) -> None:
         raise OSError(f"{weights} does not match the checksum in {record.name}")
 
 
-def onnx_session(path: Path):
-    """An onnxruntime session for a shipped model, on the CPU. Idle threads sleep instead of spinning:
-    the embedder and the answer model run one after the other, and one session's spinning threads
-    would take the cores from the other."""
+def onnx_session(path: Path, threads: int = 0):
+    """An onnxruntime session for a shipped model, on the CPU, with `threads` per pass (0: one per core).
+    Idle threads sleep instead of spinning: the embedder and the answer model run one after the other,
+    and one session's spinning threads would take the cores from the other."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
