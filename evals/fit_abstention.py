@@ -2,6 +2,7 @@
 
     python -m evals.fit_abstention                      # writes qa/weights/answer-model/abstention.json
     python -m evals.fit_abstention --dry-run            # prints the cross-validated figures only
+    python -m evals.fit_abstention --beside 100         # with 100 training articles indexed beside (a crowded index)
 
 Nothing here is evaluated on: the questions come from the SQuAD 1.1 train articles that training held
 apart (`training.json` lists them). Three quarters of each article's paragraphs are indexed; the
@@ -79,8 +80,12 @@ USERS_WORDING = ("reworded", "padded")  # each alone must keep false abstention 
 
 
 def collection(seed: int, held_apart: int, rng: random.Random, *, answerable: int, reworded: int, missing: int, altered: int,
-               padded: int = 0, padded_seed: int = 0):  # fmt: skip
-    _, arts = split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=seed, held_apart=held_apart)
+               padded: int = 0, padded_seed: int = 0, trained_articles: int = 0):  # fmt: skip
+    """The articles to index and the questions to ask, by kind, from the held-apart articles; with
+    `trained_articles`, from that many of the articles training learnt from instead (evals.answer_pools)."""
+    trained, arts = split(json.loads(TRAIN_FILE.read_text(encoding="utf-8")), seed=seed, held_apart=held_apart)
+    if trained_articles:
+        arts = random.Random(seed).sample(trained, min(trained_articles, len(trained)))
     wn = wordnet()
     articles, cases = [], {"answerable": [], "reworded": [], "missing": [], "altered": [], "padded": []}
     pad_rng = random.Random(padded_seed) if padded else None  # its own draws: the other kinds' stay as they were
@@ -255,6 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-false-abstention", type=float, default=0.10)
     ap.add_argument("--max-padding", type=float, default=0.05, help="answers whose second sentence holds no answer, at most")
     ap.add_argument("--model", type=Path, default=MODEL_DIR, help="the answer model directory to fit for")
+    ap.add_argument("--beside", type=int, default=0,
+                    help="also index this many articles training learnt from, whose questions are not asked: a crowded "
+                    "index, as a reader's is, where near misses from other articles reach the candidates")
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
     trained = json.loads((args.model / "training.json").read_text(encoding="utf-8"))
@@ -262,8 +270,13 @@ def main(argv: list[str] | None = None) -> None:
     articles, chosen, owner = collection(trained["seed"], len(trained["held_apart_articles"]), rng,
                                          answerable=args.answerable, reworded=args.reworded, missing=args.missing, altered=args.altered,
                                          padded=args.padded, padded_seed=args.seed)  # fmt: skip
+    name = f"calib-squad1-{trained['seed']}"
+    if args.beside:  # their own draws: the questions asked stay as they were
+        articles += collection(trained["seed"], len(trained["held_apart_articles"]), random.Random(args.seed + 1), answerable=0,
+                               reworded=0, missing=0, altered=0, trained_articles=args.beside)[0]  # fmt: skip
+        name += f"-beside-{args.beside}"
     # the classifier being fitted must not decide anything yet: any shipped one only orders nothing here
-    engine = engine_for(f"calib-squad1-{trained['seed']}", articles, Settings(answer=AnswerSettings(model="trained", model_path=args.model)))
+    engine = engine_for(name, articles, Settings(answer=AnswerSettings(model="trained", model_path=args.model)))
     rs = rows(engine, chosen, owner)
     arts = sorted({r.article for r in rs})
     random.Random(0).shuffle(arts)
@@ -286,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     t = threshold_for(decide(rs, w), args.max_false_abstention, room=args.room)
     record = {
         "weights": {k: round(float(v), 5) for k, v in zip(FEATURES, w[:-1])}, "bias": round(float(w[-1]), 5), "threshold": t,
-        "fitted_on": {"articles": len(arts), "questions": len(rs), "reworded": args.reworded, "padded": args.padded,
+        "fitted_on": {"articles": len(arts), "questions": len(rs), "reworded": args.reworded, "padded": args.padded, "beside": args.beside,
                       "seed": args.seed, "max_false_abstention": args.max_false_abstention, "room": args.room},
         "runner_up": runner_up_for(rs, w, t, args.max_padding),
         "fit": measure(decide(rs, w), t), "two_fold_by_article": summary,

@@ -450,6 +450,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--padded", type=float, default=0.0, help="share of questions padded with a wrong sentence's words")
     ap.add_argument("--init", type=Path, default=None,
                     help="a second stage: start from the weights in this directory (a trained model's) with a schedule of its own")
+    ap.add_argument("--pools", type=Path, default=None,
+                    help="train on these groups (evals.answer_pools: the candidates the answerer presents) instead of drawn ones")
     ap.add_argument("--export", action="store_true", help="write the last checkpoint to --out and stop")
     ap.add_argument("--max-steps", type=int, default=0, help="stop (with a checkpoint) after this many steps in this run")
     args = ap.parse_args(argv)
@@ -475,7 +477,13 @@ def main(argv: list[str] | None = None) -> None:
     cache = args.checkpoints / f"data-{args.seed}-{args.held_apart}-{args.questions}-{digest[:12]}-{int(wn.available)}{padded}.pkl"
     data = json.loads(args.data.read_text(encoding="utf-8"))
     train_arts, val_arts = split(data, seed=args.seed, held_apart=args.held_apart)
-    if cache.is_file():
+    if args.pools is not None:  # validation as every stage's: drawn from the held-apart articles
+        val = build(val_arts, random.Random(args.seed + 1), wn=None, limit=args.validation)
+        pooled = pickle.loads(args.pools.read_bytes())
+        random.Random(args.seed).shuffle(pooled)
+        pooled = pooled[: 2 * args.questions] if args.questions else pooled
+        train = list(zip(pooled[::2], pooled[1::2]))  # batches take pairs of groups
+    elif cache.is_file():
         train, val = pickle.loads(cache.read_bytes())
     else:
         t0 = time.time()
@@ -611,6 +619,7 @@ def export(model, tok, none: float, args, digest: str, val_arts: list[dict], ste
         "held_apart_articles": [a["title"] for a in val_arts], "validation": log,
         "weights_sha256": sha256(args.out / WEIGHTS_FILE),
         **({"questions": args.questions, "padded": args.padded} if first_stage else {}),
+        **({"pools": args.pools.name} if args.pools else {}),
         **({"first_stage": first_stage} if first_stage else {}),
     }  # fmt: skip
     (args.out / "training.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

@@ -224,3 +224,31 @@ def test_the_threshold_keeps_its_room_below_the_false_abstention_bound():
     assert measure(rows, at_bound)["false_abstention_reworded"] <= 0.10 < measure(rows, at_bound + 0.005)["false_abstention_reworded"]
     assert roomy < at_bound and measure(rows, roomy)["false_abstention_reworded"] <= 0.10 - 0.03  # sqrt(0.09 / 100)
     assert "false_abstention_padded" not in measure(rows, roomy)
+
+
+def test_pool_groups_target_the_answer_in_its_own_article(tmp_path, embed_model):
+    """evals.answer_pools: the group holds the sentences the answerer would score; the target is the one of
+    the question's own article that holds the answer; another article's sentence that happens to hold the
+    answer text is left out (neither right nor wrong); an unanswerable question's target is "none"."""
+    from evals.answer_pools import groups
+    from evals.benchmarks import Case
+    from evals.train_answer_model import NONE
+    from qa.config import Settings
+    from qa.engine import QAEngine
+    from qa.schemas import Article
+
+    engine = QAEngine(Settings(data_dir=tmp_path / "d"), embed_model=embed_model)
+    engine.library.add([
+        Article(id="ferry", title="Ferry strike", text="The ferry strike began on Monday. Crews want higher pay. "
+                "The strike was called by the union leader Mara Holt. Talks resume next week.", source="test"),
+        Article(id="union", title="Union vote", text="Mara Holt was elected to lead the dockers' union in May. "
+                "Turnout was low. The vote was held by post.", source="test"),
+    ])  # fmt: skip
+    asked = [("answerable", Case("q1", "Who called the ferry strike?", ["Mara Holt"], frozenset(["ferry"]))),
+             ("missing", Case("q2", "How much does a ferry ticket cost?", []))]
+    made = {g.question: g for g in groups(engine, asked)}
+    ferry = made["Who called the ferry strike?"]
+    assert ferry.kind == "answerable" and ferry.target != NONE
+    assert ferry.candidates[ferry.target].sentence == "The strike was called by the union leader Mara Holt."
+    assert not any(c.sentence.startswith("Mara Holt was elected") for c in ferry.candidates)
+    assert len(ferry.candidates) >= 2 and made["How much does a ferry ticket cost?"].target == NONE
