@@ -452,6 +452,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="a second stage: start from the weights in this directory (a trained model's) with a schedule of its own")
     ap.add_argument("--pools", type=Path, default=None,
                     help="train on these groups (evals.answer_pools: the candidates the answerer presents) instead of drawn ones")
+    ap.add_argument("--replay", type=Path, default=None,
+                    help="with --pools: also half as many drawn pairs from this cached training data (data-*.pkl), in the same order")
     ap.add_argument("--export", action="store_true", help="write the last checkpoint to --out and stop")
     ap.add_argument("--max-steps", type=int, default=0, help="stop (with a checkpoint) after this many steps in this run")
     args = ap.parse_args(argv)
@@ -483,6 +485,8 @@ def main(argv: list[str] | None = None) -> None:
         random.Random(args.seed).shuffle(pooled)
         pooled = pooled[: 2 * args.questions] if args.questions else pooled
         train = list(zip(pooled[::2], pooled[1::2]))  # batches take pairs of groups
+        if args.replay is not None:  # drawn groups beside them, so the earlier stages' calibration is not forgotten
+            train += pickle.loads(args.replay.read_bytes())[0][: len(train) // 2]
     elif cache.is_file():
         train, val = pickle.loads(cache.read_bytes())
     else:
