@@ -4,7 +4,9 @@ ranker hands the answer model, from an index of many articles, with the one that
 A stage trained on these (`train_answer_model --pools FILE`) learns to choose among the near misses
 retrieval actually brings, not only among those training drew by hand.
 
-    python -m evals.answer_pools --out .qa/pools.pkl [--articles 150]
+    QA_DATA_DIR=.qa/data-pools python -m evals.answer_pools --out .qa/pools.pkl [--articles 150]
+
+(its index of training articles goes to a data directory of its own, not the one answering a reader)
 
 The kinds and their labels are those of evals.fit_abstention: answerable, reworded and padded questions
 target their paragraph's sentence that holds the answer (a sentence of another article that happens to
