@@ -23,24 +23,21 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from evals.fit_abstention import ANSWERABLE, collection
+from evals.fit_abstention import ANSWERABLE, collection, ranked_picks
 from evals.metrics import contains_answer
 from evals.runner import engine_for
 from evals.train_answer_model import NONE, Group
 from qa.answer.model import MODEL_DIR
 from qa.config import AnswerSettings, Settings
-from qa.engine import RANK_DEPTH
 
 
 def groups(engine, chosen) -> list[Group]:
     snap = engine.library.snapshot()
     answerer = engine.answerer
-    k = engine.settings.retrieval.top_k
     with_next = answerer.model.with_next
     out = []
     for kind, case in chosen:
-        hits = engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).passages(case.question)
-        picks = answerer.score(case.question, hits[:k], snap=snap, others=hits[k:])
+        picks = ranked_picks(engine, snap, case.question)
         pool = answerer.pool(picks) if picks else []
         if len(pool) < 2:
             continue

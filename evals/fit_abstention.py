@@ -134,14 +134,20 @@ def collection(seed: int, held_apart: int, rng: random.Random, *, answerable: in
     return articles, chosen, owner
 
 
+def ranked_picks(engine, snap, question: str) -> list:
+    """The linear ranker's picks for `question`, as the answerer ranks them: its top_k passages, the rest
+    of RANK_DEPTH beside them (evals.answer_pools takes the same)."""
+    k = engine.settings.retrieval.top_k
+    hits = engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).passages(question)
+    return engine.answerer.score(question, hits[:k], snap=snap, others=hits[k:])
+
+
 def rows(engine, chosen, owner) -> list[Row]:
     snap = engine.library.snapshot()
     answerer = engine.answerer
-    k = engine.settings.retrieval.top_k
     out = []
     for kind, case in chosen:
-        hits = engine.retriever(snapshot=snap, top_k=RANK_DEPTH, exact_top=k).passages(case.question)
-        picks = answerer.score(case.question, hits[:k], snap=snap, others=hits[k:])
+        picks = ranked_picks(engine, snap, case.question)
         if not picks:
             continue
         pool, features = answerer.model_features(case.question, picks)
