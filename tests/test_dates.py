@@ -95,6 +95,20 @@ def test_an_undated_article_counts_as_older(news: QAEngine, tmp_path: Path):
     assert a.citations[0].doc_id == "velmora-new-mayor", a.answer
 
 
+def test_a_newer_report_about_something_else_never_leads(news: QAEngine, tmp_path: Path):
+    """A newer article that answers a question of the same kind about something else (another company's
+    chief, another town's toll) is no update, however a model's probabilities sit."""
+    (tmp_path / "orrin.md").write_text(
+        "---\ntitle: Orrin Rail names a new chief\npublished: 2026-05-20\n---\n\n"
+        "Orrin Rail said on Tuesday that Mira Castell had become its chief executive, after Jon Pell retired.\n"
+        "The company runs trains between Duneholt and the coast.\n", encoding="utf-8",
+    )  # fmt: skip
+    news.library.ingest([tmp_path / "orrin.md"])
+    a = news.ask("Who is the chief executive of Marrow Lines?")
+    assert a.citations and a.citations[0].doc_id == "marrow-lines-fares" and "Paulo Brandt" in a.citations[0].quote, a.answer
+    assert "Mira Castell" not in a.answer
+
+
 def test_a_question_naming_a_time_asks_within_it_first(news: QAEngine):
     a = news.ask("Who was the mayor of Velmora in 2024?")
     assert a.period == "2024" and "Ana Ruiz" in a.answer and a.citations[0].doc_id == "velmora-library-opens"

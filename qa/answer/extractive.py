@@ -62,6 +62,13 @@ def _day(item: "Pick | Passage"):
     return published_date(stored.article.published)
 
 
+def _anchored(pick: "Pick", asked: set[str]) -> float:
+    """The share of the question's names and numbers in a pick's sentence, its neighbours and its title:
+    whatever a model's probabilities weigh, a newer report about something else is no update."""
+    c = pick.candidate(with_next=True)
+    return anchor_share(asked, f"{c.title}\n{c.previous}\n{c.sentence}\n{c.next}")
+
+
 def _timeliness(day, period: "Period | None") -> tuple[int, int]:
     """How well a report's date fits the question, smaller first: without a period the newest; with one,
     those in it (newest first), then the last before it, then the first after it; undated last."""
@@ -290,8 +297,10 @@ class ExtractiveAnswerer:
         agrees. Undated articles count as older than dated ones; without dates nothing changes. A question
         naming a time ("in 2024") prefers reports of that time, then the last before it, then the first after.
 
-        A newer answer needs `update_share` of the abstention threshold: the older report already shows
-        that the question is answerable. The answer model asks the newer articles again on their own, so
+        A newer answer needs `update_share` of the abstention threshold (the older report already shows
+        that the question is answerable) and at least the share of the question's names and numbers that
+        the quoted one has around it (a probability scale differs between models; what a sentence is
+        about does not). The answer model asks the newer articles again on their own, so
         the older answer does not outvote them (its support weighs each sentence against the best, and
         the ranker's support among the newer articles alone is higher than among all); the
         linear ranker's support is only comparable within one ranking, so it takes its best newer sentence."""
@@ -313,6 +322,9 @@ class ExtractiveAnswerer:
                 best = None  # "how many": a sentence without a number is no newer count
         if best is None or best.support < self.settings.update_share * self.threshold:
             return draft
+        asked_for = anchors(question)
+        if _anchored(best, asked_for) < _anchored(lead, asked_for):
+            return draft  # a newer report must be about what the question names, as much as the one it replaces
         common = snap.common_words
         was, now = (candidates(pk.text, draft.asks, question, common) for pk in (lead, best))
         changed = bool(was) and bool(now) and was != now
