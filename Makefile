@@ -46,7 +46,7 @@ quality: install
 	  rc=$$?; [ $$rc -le 1 ] || exit $$rc; \
 	done; done
 
-# The shipped answer model retrained from the bundled weights, seeded (about 9 hours on two cores; run again to resume).
+# The shipped answer model retrained from the bundled weights, seeded (about 10 hours on two cores; run again to resume).
 answer-model: install
 	$(PY) -m evals.retrain_answer_model
 

@@ -16,7 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from evals.retrain_answer_model import FIT_ARGS
+from evals.retrain_answer_model import FIT_ARGS, POOL_ARTICLES
 from qa.answer.model import MAX_LENGTH, MODEL_DIR, ONNX_FILE, WEIGHTS_FILE, WORD_EMBEDDINGS, Candidate, encode, load_state
 from qa.models.files import sha256
 
@@ -112,18 +112,33 @@ def write_card(out: Path, r: dict) -> None:
     stage_data, stage_run, fit = "", " These", " " * 16
     train = f"""python -m evals.train_answer_model            # seed {r["seed"]}: the same data and order; hours on two CPU cores
 python -m evals.train_answer_model --resume   # continue from the last checkpoint (.qa/train-answer-model), or from these weights"""
+    second = first if r.get("pools") else r  # a third stage's first_stage is the second stage's record
+    if r.get("pools"):
+        first = second["first_stage"]
     if first:  # a second stage continued from a first stage's weights with a schedule of its own
         stage_data = f"""
 - A second stage, started from the weights of a first stage as above ({first["step"]:,} steps of batches of
-  {first["batch"]}, AdamW at {first["lr"]}, {first["minutes"]} minutes), on {r["questions"]:,} of the same questions, where
-  {r["padded"]:.0%} of the questions also carry one to three words of their hardest wrong candidate, at their end or
+  {first["batch"]}, AdamW at {first["lr"]}, {first["minutes"]} minutes), on {second["questions"]:,} of the same questions, where
+  {second["padded"]:.0%} of the questions also carry one to three words of their hardest wrong candidate, at their end or
   inside them (users pad a question with what they half remember of the article; the answer must not follow the
   padding)."""
-        train = f"""python -m evals.retrain_answer_model          # all of the below, seeded; about 9 hours on two CPU cores; run again to resume
+        train = f"""python -m evals.retrain_answer_model          # all of the below, seeded; about 10 hours on two CPU cores; run again to resume
 python -m evals.train_answer_model --out .qa/first-stage            # the first stage: seed {r["seed"]}, the same data and order
 python -m evals.train_answer_model --out .qa/first-stage --resume   # continue from its last checkpoint (.qa/train-answer-model)
-python -m evals.train_answer_model --init .qa/first-stage --checkpoints .qa/second-stage --questions {r["questions"]} --lr {r["lr"]} --padded {r["padded"]:g}"""
+python -m evals.train_answer_model --init .qa/first-stage --checkpoints .qa/second-stage{" --out .qa/second-stage-model" if second is not r else ""} --questions {second["questions"]} --lr {second["lr"]} --padded {second["padded"]:g}"""
         stage_run, fit = " This second stage's", f" {' '.join(FIT_ARGS)}   "
+    if second is not r:  # a third stage: the candidates the answerer presents
+        stage_data += f"""
+- A third stage, started from the second stage's weights ({second["step"]:,} steps, {second["minutes"]} minutes), on the
+  groups the answerer itself presents (`evals.answer_pools`): {POOL_ARTICLES} other training articles indexed together,
+  and for 7,000 of their questions (answerable as SQuAD words them, reworded, padded, of paragraphs left out of
+  the index, altered) the eight sentences the linear ranker hands the answer model, with the one that holds
+  the answer in its own paragraph as the target (or "none"; a sentence of another article that happens to
+  hold the answer text is left out of the group)."""
+        train += f"""
+python -m evals.answer_pools --out .qa/pools.pkl --articles {POOL_ARTICLES}       # the third stage's groups (QA_DATA_DIR=.qa/data-pools)
+python -m evals.train_answer_model --init .qa/second-stage-model --checkpoints .qa/third-stage --pools .qa/pools.pkl --lr {r["lr"]}"""
+        stage_run = " This third stage's"
     stage_cmd = f"""{train}
 python -m evals.export_answer_model           # the ONNX file and this card
 python -m evals.fit_abstention{fit}# abstention.json, on the held-apart articles"""
