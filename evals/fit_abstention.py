@@ -247,6 +247,26 @@ def _runner_up_score(pairs, rule: dict[str, float], threshold: float) -> dict[st
     }
 
 
+def cascade(decided, threshold: float, supports=(0.7, 0.8, 0.9)) -> dict[str, dict[str, float]]:
+    """Whether the linear ranker could answer alone when it is confident (skipping the model's time): per
+    ranker support, the share of questions it would answer alone, how often its best sentence is right
+    there against the model's answer, and how often the model abstains on the unanswerable ones there."""
+    col = FEATURES.index("ranker")
+    out = {}
+    for s in supports:
+        here = [d for d in decided if not d[0].forced and d[0].x[0, col] >= s]  # candidate 0: the ranker's best
+        ans = [d for d in here if d[0].kind in ANSWERABLE]
+        una = [d for d in here if d[0].kind not in ANSWERABLE]
+        n_ans = sum(d[0].kind in ANSWERABLE for d in decided)
+        out[f"ranker support >= {s}"] = {
+            "answerable_skipping": round(len(ans) / max(1, n_ans), 3),
+            "ranker_right": round(float(np.mean([d[0].y[0] for d in ans])), 3) if ans else float("nan"),
+            "model_right": round(float(np.mean([p >= threshold and right for _, p, _, right in ans])), 3) if ans else float("nan"),
+            "unanswerable_model_abstains": round(float(np.mean([p < threshold for _, p, _, _ in una])), 3) if una else float("nan"),
+        }
+    return out
+
+
 def fit(rs: list[Row], l2: float) -> np.ndarray:
     x = np.vstack([r.x for r in rs])
     y = np.concatenate([r.y for r in rs])
@@ -311,6 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         "fit": measure(decide(rs, w), t), "two_fold_by_article": summary,
     }  # fmt: skip
     print(json.dumps(record, indent=1))
+    print("the ranker alone where it is confident:", json.dumps(cascade(decide(rs, w), t), indent=1))
     if not args.dry_run:
         (args.model / FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
