@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.config import ChromaSettings, Settings
@@ -178,7 +179,7 @@ def _run_without_ends(n_words: int, seed: int = 7) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n_words))
 
 
-def test_a_run_without_sentence_ends_is_cut_into_quotable_passages(local_engine: QAEngine) -> None:
+def test_a_run_without_sentence_ends_is_cut_into_quotable_passages(local_engine: QAEngine, embed_model) -> None:
     run = _run_without_ends(6000)  # about 40,000 characters, no full stop anywhere
     needle = "the lighthouse keeper Margit Olsen counted 4711 gulls"
     middle = len(run) // 2
@@ -194,12 +195,11 @@ def test_a_run_without_sentence_ends_is_cut_into_quotable_passages(local_engine:
     assert all(s.start == 0 or text[s.start - 1].isspace() for s in sentences)
     assert all(s.end == len(text) or text[s.end].isspace() for s in sentences)
     assert " ".join(text[s.start : s.end] for s in sentences).split() == text.split()
-    # each passage is embedded as it stands: the stored sentence is text[start:end]
-    got = local_engine.library.store.sentences.get(include=["documents", "metadatas"])
+    # each passage is embedded as it stands: the stored vector is that of text[start:end]
+    got = local_engine.library.store.sentences.get(include=["embeddings", "metadatas"])
     assert len(got["ids"]) == len(sentences)
-    for doc, meta in zip(got["documents"], got["metadatas"]):
-        s = sentences[meta["sent"]]
-        assert doc == text[s.start : s.end]
+    expected = embed_model.get_text_embedding_batch([text[s.start : s.end] for s in (sentences[m["sent"]] for m in got["metadatas"])])
+    assert np.allclose(np.asarray(got["embeddings"]), np.asarray(expected), atol=1e-4)
     answer = local_engine.ask("How many gulls did the lighthouse keeper Margit Olsen count?")
     assert answer.citations, answer
     c = answer.citations[0]
@@ -216,7 +216,7 @@ def test_max_sentence_chars_is_a_setting(tmp_path: Path, embed_model, monkeypatc
     assert len(sentences) >= len(text) // 150 and max(s.end - s.start for s in sentences) <= 150
 
 
-def test_an_article_of_more_sentences_than_one_chroma_call_takes_is_indexed(local_engine: QAEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_article_of_more_sentences_than_one_chroma_call_takes_is_indexed(local_engine: QAEngine, embed_model, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "SENTENCE_VECTORS_UP_TO", 10**6)  # a vector per sentence: more than one call takes
     store = local_engine.library.store
     n = store.client.get_max_batch_size() + 539  # 6,000 with Chroma's 5,461
@@ -228,7 +228,13 @@ def test_an_article_of_more_sentences_than_one_chroma_call_takes_is_indexed(loca
     stored = local_engine.library.document("auction")
     last = stored.layout.sentences[-1]
     assert text[last.start : last.end] == f"Lot {n - 1} sold for {(n - 1) * 3 + 11} pounds."
-    assert store.sentences.get(ids=[f"{stored.hash}:{n - 1}"], include=["documents"])["documents"] == [text[last.start : last.end]]
+    assert _vector_is_of(store, f"{stored.hash}:{n - 1}", text[last.start : last.end], embed_model)
+
+
+def _vector_is_of(store, vector_id: str, text: str, embed_model) -> bool:
+    """The stored vector `vector_id` is the embedding of `text` (the store keeps no copy of the text)."""
+    got = store.sentences.get(ids=[vector_id], include=["embeddings"])["embeddings"]
+    return len(got) == 1 and np.allclose(np.asarray(got[0]), embed_model.get_text_embedding(text), atol=1e-4)
 
 
 class _AddFailsAt:
@@ -248,7 +254,7 @@ class _AddFailsAt:
         return self._collection.add(*args, **kwargs)
 
 
-def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_nothing(local_engine: QAEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_nothing(local_engine: QAEngine, embed_model, monkeypatch: pytest.MonkeyPatch) -> None:
     from qa.ingest.pipeline import _BATCH_SENTENCES
 
     monkeypatch.setattr(store_module, "SENTENCE_VECTORS_UP_TO", 10**6)  # a vector per sentence, in several batches
@@ -279,10 +285,10 @@ def test_a_big_article_streams_in_batches_and_a_failure_between_them_changes_not
     assert sorted(ids) == sorted(f"{stored.hash}:{j}" for j in range(n))
     assert store.articles.get(where={"kind": "pending"})["ids"] == []
     last = stored.layout.sentences[-1]
-    assert store.sentences.get(ids=[f"{stored.hash}:{n - 1}"], include=["documents"])["documents"] == [text[last.start : last.end]]
+    assert _vector_is_of(store, f"{stored.hash}:{n - 1}", text[last.start : last.end], embed_model)
 
 
-def test_a_long_article_has_a_vector_per_chunk_and_its_sentences_are_still_found_and_quoted(local_engine: QAEngine) -> None:
+def test_a_long_article_has_a_vector_per_chunk_and_its_sentences_are_still_found_and_quoted(local_engine: QAEngine, embed_model) -> None:
     library, store = local_engine.library, local_engine.library.store
     library.ingest([CORPUS])
     n = store_module.SENTENCE_VECTORS_UP_TO + 500
@@ -295,10 +301,10 @@ def test_a_long_article_has_a_vector_per_chunk_and_its_sentences_are_still_found
     assert report.sentences_embedded == n
     stored = library.document("ferries")
     firsts = [j for j, s in enumerate(stored.layout.sentences) if j == 0 or s.chunk != stored.layout.sentences[j - 1].chunk]
-    ids = store.sentences.get(where={"hash": stored.hash}, include=["documents"])
+    ids = store.sentences.get(where={"hash": stored.hash}, include=[])
     assert sorted(ids["ids"]) == sorted(f"{stored.hash}:{j}" for j in firsts) and len(firsts) < n / 10
-    chunk = stored.layout.chunks[stored.layout.sentences[firsts[3]].chunk]
-    assert text[chunk[0] : chunk[1]].startswith(dict(zip(ids["ids"], ids["documents"]))[f"{stored.hash}:{firsts[3]}"])
+    run = stored.run_of(firsts[3])  # the vector stands for its chunk's sentences, embedded together
+    assert _vector_is_of(store, f"{stored.hash}:{firsts[3]}", stored.text_of(run), embed_model) and len(run) > 1
     answer = local_engine.ask("Which orchestra did Mirela Oskarsdottir join?")
     assert answer.citations and answer.citations[0].quote == fact, answer.answer
     assert stored.layout.sentences[j].start == answer.citations[0].start  # the highlight is the sentence, not its chunk

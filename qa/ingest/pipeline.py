@@ -31,7 +31,10 @@ _GROUP_SENTENCES = 512  # embed several small articles in one batch; model calls
 # Sentences embedded and written at once: a big article streams through in batches, so an ingest's
 # memory does not grow with its largest article (its vectors and nodes were all held: about 1 GB for 5 MB).
 _BATCH_SENTENCES = 512
-_ATTENTION_BUDGET = 64 * 256**2  # characters² per embedding batch: 64 texts of 256 characters, 4 of 1,000
+# Characters² per embedding batch: 16 texts of 256 characters, 64 of 128, one chunk of 1,000. onnxruntime's
+# arena keeps what the largest batch needed: four chunks of 1,000 characters at once grew it by about 20 MB
+# for good, one at a time by 3 MB, at the same speed (issue 21).
+_ATTENTION_BUDGET = 16 * 256**2
 
 
 def sentence_nodes(stored: StoredArticle, vectors: range) -> list["TextNode"]:
