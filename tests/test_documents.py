@@ -8,6 +8,7 @@ import re
 import zipfile
 
 import docx
+import numpy as np
 import pytest
 from fpdf import FPDF
 
@@ -154,13 +155,16 @@ def test_ingested_pdf_and_docx_are_answered_with_exact_offsets(tmp_path, embed_m
         stored = engine.library.document(doc_id)
         text = stored.article.text
         ids = [f"{stored.hash}:{j}" for j in range(len(stored.layout.sentences))]
-        got = store.sentences.get(ids=ids, include=["documents"])
-        embedded = dict(zip(got["ids"], got["documents"]))
-        for j, s in enumerate(stored.layout.sentences):  # every embedded sentence is its text's own slice
-            assert embedded[ids[j]] == text[s.start : s.end] == text[s.start : s.end].strip() != ""
+        got = store.sentences.get(ids=ids, include=["embeddings"])
+        vectors = dict(zip(got["ids"], got["embeddings"]))
+        slices = [text[s.start : s.end] for s in stored.layout.sentences]
+        assert all(t == t.strip() != "" for t in slices)
+        expected = embed_model.get_text_embedding_batch(slices)
+        for j in range(len(slices)):  # every embedded sentence is its text's own slice
+            assert np.allclose(vectors[ids[j]], expected[j], atol=1e-4)
         if doc_id == "harbour":  # a sentence wrapped and hyphenated over three lines of the PDF is one sentence
             whole = "The reconstruction cost 2.4 million euros, which the harbour trust paid in full."
-            assert whole in embedded.values()
+            assert whole in slices
 
     answer = engine.ask("How much did the reconstruction of the harbour wall cost?")
     text = engine.library.document("harbour").article.text
