@@ -63,8 +63,9 @@ def _day(item: "Pick | Passage"):
 
 
 def _anchored(pick: "Pick", asked: set[str]) -> float:
-    """The share of the question's names and numbers in a pick's sentence, its neighbours and its title:
-    whatever a model's probabilities weigh, a newer report about something else is no update."""
+    """The share of the question's names and numbers in a pick's sentence, its neighbours and its title: the
+    abstention classifier's `anchors`, and what a newer report must hold (a model's probabilities may sit
+    anywhere; a newer report about something else is no update)."""
     c = pick.candidate(with_next=True)
     return anchor_share(asked, f"{c.title}\n{c.previous}\n{c.sentence}\n{c.next}")
 
@@ -375,10 +376,10 @@ class ExtractiveAnswerer:
         asked = anchors(question)
         extra = [
             {"cos": pk.features["cos"], "lex": pk.features["lex"], "lex_window": pk.features["lex_window"],
-             "anchors": anchor_share(asked, f"{c.title}\n{c.previous}\n{c.sentence}\n{pk.neighbour(1)}"),
+             "anchors": _anchored(pk, asked),
              "no_anchors": float(not asked), "offers": pk.features["offers"], "lacks": pk.features["lacks"],
              "ranker": pk.support}
-            for pk, c in zip(pool, cands)
+            for pk in pool
         ]  # fmt: skip
         return pool, candidate_features(z, model.none_logit, extra)
 
