@@ -252,12 +252,12 @@ def cascade(decided, threshold: float, supports=(0.7, 0.8, 0.9)) -> dict[str, di
     ranker support, the share of questions it would answer alone, how often its best sentence is right
     there against the model's answer, and how often the model abstains on the unanswerable ones there."""
     col = FEATURES.index("ranker")
+    n_ans = sum(d[0].kind in ANSWERABLE for d in decided)
     out = {}
     for s in supports:
         here = [d for d in decided if not d[0].forced and d[0].x[0, col] >= s]  # candidate 0: the ranker's best
         ans = [d for d in here if d[0].kind in ANSWERABLE]
         una = [d for d in here if d[0].kind not in ANSWERABLE]
-        n_ans = sum(d[0].kind in ANSWERABLE for d in decided)
         out[f"ranker support >= {s}"] = {
             "answerable_skipping": round(len(ans) / max(1, n_ans), 3),
             "ranker_right": round(float(np.mean([d[0].y[0] for d in ans])), 3) if ans else float("nan"),
@@ -322,16 +322,17 @@ def main(argv: list[str] | None = None) -> None:
         summary[name] = {k: round(float(np.mean([c[k] for c in cv])), 3) for k in cv[0]}
         print(f"{name}, two-fold by article:", summary[name])
     w = fit(rs, args.l2)
-    t = threshold_for(decide(rs, w), args.max_false_abstention, room=args.room)
+    decided = decide(rs, w)
+    t = threshold_for(decided, args.max_false_abstention, room=args.room)
     record = {
         "weights": {k: round(float(v), 5) for k, v in zip(FEATURES, w[:-1])}, "bias": round(float(w[-1]), 5), "threshold": t,
         "fitted_on": {"articles": len(arts), "questions": len(rs), "reworded": args.reworded, "padded": args.padded, "beside": args.beside,
                       "seed": args.seed, "max_false_abstention": args.max_false_abstention, "room": args.room},
         "runner_up": runner_up_for(rs, w, t, args.max_padding),
-        "fit": measure(decide(rs, w), t), "two_fold_by_article": summary,
+        "fit": measure(decided, t), "two_fold_by_article": summary,
     }  # fmt: skip
     print(json.dumps(record, indent=1))
-    print("the ranker alone where it is confident:", json.dumps(cascade(decide(rs, w), t), indent=1))
+    print("the ranker alone where it is confident:", json.dumps(cascade(decided, t), indent=1))
     if not args.dry_run:
         (args.model / FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
