@@ -450,8 +450,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--padded", type=float, default=0.0, help="share of questions padded with a wrong sentence's words")
     ap.add_argument("--init", type=Path, default=None,
                     help="a second stage: start from the weights in this directory (a trained model's) with a schedule of its own")
-    ap.add_argument("--pools", type=Path, default=None,
-                    help="train on these groups (evals.answer_pools: the candidates the answerer presents) instead of drawn ones")
+    ap.add_argument("--pools", type=Path, nargs="+", default=None,
+                    help="train on these groups, one or more files (evals.answer_pools: the candidates the answerer presents) instead of drawn ones")
     ap.add_argument("--replay", type=Path, default=None,
                     help="with --pools: also half as many drawn pairs from this cached training data (data-*.pkl), in the same order")
     ap.add_argument("--export", action="store_true", help="write the last checkpoint to --out and stop")
@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
     train_arts, val_arts = split(data, seed=args.seed, held_apart=args.held_apart)
     if args.pools is not None:  # validation as every stage's: drawn from the held-apart articles
         val = build(val_arts, random.Random(args.seed + 1), wn=None, limit=args.validation)
-        pooled = pickle.loads(args.pools.read_bytes())
+        pooled = [g for path in args.pools for g in pickle.loads(path.read_bytes())]
         random.Random(args.seed).shuffle(pooled)
         pooled = pooled[: 2 * args.questions] if args.questions else pooled
         train = list(zip(pooled[::2], pooled[1::2]))  # batches take pairs of groups
@@ -623,7 +623,7 @@ def export(model, tok, none: float, args, digest: str, val_arts: list[dict], ste
         "held_apart_articles": [a["title"] for a in val_arts], "validation": log,
         "weights_sha256": sha256(args.out / WEIGHTS_FILE),
         **({"questions": args.questions, "padded": args.padded} if first_stage else {}),
-        **({"pools": args.pools.name} if args.pools else {}),
+        **({"pools": " ".join(p.name for p in args.pools)} if args.pools else {}),
         **({"first_stage": first_stage} if first_stage else {}),
     }  # fmt: skip
     (args.out / "training.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
