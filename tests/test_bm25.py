@@ -104,3 +104,44 @@ def test_chunk_counts_follow_texts_as_a_recount_would(squad) -> None:
     chunks = [s.article.text[a:b] for s in rest.values() for a, b in s.layout.chunks]
     assert counts.df == Counter(t for c in chunks for t in set(terms(c))) and min(counts.df.values()) > 0
     assert counts.n_chunks == len(chunks) and "the" in counts.lower and "Normans" not in counts.lower
+
+
+def test_texts_of_many_words_kept_compact_answer_as_the_others(squad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Texts above vocabulary.BIG keep their words in a Vocabulary of their own, not the shared dicts:
+    with the bar at 40 words most of these paragraphs are such texts, and nothing scores or counts
+    differently, computed or read back from the cache as a restart reads it."""
+    from qa.index import vocabulary
+
+    texts, questions = squad
+    first, rest = next(iter(texts)), dict(list(texts.items())[1:])
+    shared = BM25(similarity_top_k=10)
+    shared.sync(texts)
+    expected = _answers(shared, questions)
+    plain = Frequencies()
+    plain.sync(rest)
+    monkeypatch.setattr(vocabulary, "BIG", 40)
+    compact = BM25(similarity_top_k=10)
+    compact.sync(rest)
+    before = _answers(compact, questions)
+    compact.sync(texts)
+    big = set(compact._big)
+    assert 50 < len(big) < len(texts) and _answers(compact, questions) == expected
+    compact.sync(rest)
+    assert _answers(compact, questions) == before and compact._big == big - {first}
+    for _ in range(2):
+        cached = BM25(cache=TextCache(tmp_path / "bm25"), similarity_top_k=10)
+        cached.sync(texts)
+        assert cached._big == big and _answers(cached, questions) == expected
+
+    chunks = [s.article.text[a:b] for s in rest.values() for a, b in s.layout.chunks]
+    recount = Counter(t for c in chunks for t in set(terms(c)))
+    for _ in range(2):
+        counts = Frequencies(TextCache(tmp_path / "bm25"))
+        for step in (texts, rest):
+            counts.sync(step)
+        assert counts.big_terms and len(counts.df) < len(recount)  # the compact texts are not in the Counter
+        assert {t: counts.chunks_holding(t) for t in recount} == recount and counts.chunks_holding("zzzunseen") == 0
+        assert counts.big_lower and len(counts.lower) < len(plain.lower)
+        assert all(counts.written_lower(w) for w in plain.lower) and not counts.written_lower("Normans")
+        assert not any(counts.written_lower(w.capitalize() + "x") for w in list(plain.lower)[:500])
+        assert counts.n_chunks == len(chunks)

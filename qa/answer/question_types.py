@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from typing import Container
 
 
 class AnswerType(str, Enum):
@@ -85,7 +86,7 @@ def _new_words(sentence: str, question: str) -> str:
     return " ".join(w for w in re.findall(r"[\w'\u2019,.-]+", sentence) if w.lower().strip(",.") not in asked)
 
 
-def offers(sentence: str, kind: AnswerType, question: str, common: frozenset[str] = frozenset()) -> bool:
+def offers(sentence: str, kind: AnswerType, question: str, common: Container[str] = frozenset()) -> bool:
     rest = _new_words(sentence, question)
     if kind is AnswerType.NUMBER:
         return bool(_NUMBER_RE.search(rest))
@@ -102,7 +103,7 @@ _NOT_NAMES = _PLACE_WORDS | frozenset(f"{_MONTHS} {_DAYS} the a an in on at of f
 _CAPITAL_RUN = re.compile(r"[A-Z][\w'\u2019.-]*(?:\s+(?:(?:al|el|de|da|di|van|von|bin|ibn|le|la)[- ]?)?[A-Z][\w'\u2019.-]*)*")
 
 
-def _has_name(text: str, common: frozenset[str] = frozenset()) -> bool:
+def _has_name(text: str, common: Container[str] = frozenset()) -> bool:
     """A name: a capitalised word that is not a country, month or acronym ("US", "Afghan", "April"),
     past the first word, or two capitalised words running together anywhere ("Hideki Matsuyama")."""
     for m in _CAPITAL_RUN.finditer(text):
@@ -121,12 +122,12 @@ _FULL_DATE = re.compile(
 _AMOUNT = re.compile(r"[$\u00a3\u20ac]?\d[\d,.]*(?:\s?(?:%|percent|million|billion|thousand))?")
 
 
-def _name_like(word: str, common: frozenset[str]) -> bool:
+def _name_like(word: str, common: Container[str]) -> bool:
     low = word.lower().strip(".,'\u2019")
     return low not in _NOT_NAMES and low not in common and not word.isupper()
 
 
-def candidates(sentence: str, kind: AnswerType | None, question: str, common: frozenset[str] = frozenset()) -> set[str]:
+def candidates(sentence: str, kind: AnswerType | None, question: str, common: Container[str] = frozenset()) -> set[str]:
     """The answers a sentence puts forward for this kind of question (names, dates or amounts the
     question does not already contain), lowercased, so other passages can be checked for them."""
     asked = question.lower()

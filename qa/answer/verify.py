@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Container, Sequence
 
 import numpy as np
 
@@ -207,7 +207,7 @@ def _fold(word: str) -> str:
     return word[:-2] if word.endswith("'s") else word
 
 
-def names(sentence: str, common: frozenset[str]) -> dict[str, str]:
+def names(sentence: str, common: Container[str]) -> dict[str, str]:
     """Capitalised words (names, places, months, acronyms), folded -> as written. A capitalised
     stopword ("The", "It") is no name, an acronym ("US", "WHO") is; a sentence's first word counts
     only when the articles never write it in lower case ("Since" does not count; "Kabul" does)."""
@@ -258,7 +258,7 @@ def vocabulary(text: str) -> set[str]:
     return words | {p for w in words for p in w.split("-") if p}
 
 
-def missing_facts(claim: str, *, numbers_in: str, names_in: str, common: frozenset[str] = frozenset()) -> list[str]:
+def missing_facts(claim: str, *, numbers_in: str, names_in: str, common: Container[str] = frozenset()) -> list[str]:
     """The claim's numbers not in `numbers_in`, and its names, months and URLs not in `names_in`."""
     have = {f for forms in number_forms(numbers_in, claim=False) for f in forms}
     missing = [min(forms, key=len) for forms in number_forms(claim, claim=True) if not forms & have]
@@ -325,7 +325,7 @@ class Verifier:
         *,
         embed: Callable[[list[str]], list[list[float]]],
         min_support: float,
-        common_words: frozenset[str] = frozenset(),
+        common_words: Container[str] = frozenset(),
     ) -> None:
         self._embed = embed
         self.min_support = min_support

@@ -16,7 +16,6 @@ import logging
 import math
 import threading
 from array import array
-from bisect import bisect_left
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -29,6 +28,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from qa.index import passages
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.store import StoredArticle
+from qa.index.vocabulary import Vocabulary
 
 K1, B = 1.5, 0.75  # bm25s's defaults, which BM25Retriever keeps
 _PATTERN = r"(?u)\b\w\w+\b"
@@ -58,7 +58,7 @@ class Postings:
     """One text: term `terms[i]` is in chunks `chunks[at[i]:at[i + 1]]`, `tfs[...]` times in each."""
 
     key: str
-    terms: list[str]  # sorted, for bisect
+    terms: Vocabulary
     at: np.ndarray  # int64
     chunks: np.ndarray  # int32
     tfs: np.ndarray  # float32, as bm25s counts
@@ -86,7 +86,7 @@ class Postings:
         return [into.postings() for into in counts]
 
     def parts(self) -> list[bytes]:
-        return ["\n".join(self.terms).encode(), *(a.tobytes() for a in (self.at, self.chunks, self.tfs, self.lengths))]
+        return [self.terms.encode(), *(a.tobytes() for a in (self.at, self.chunks, self.tfs, self.lengths))]
 
     @classmethod
     def from_parts(cls, key: str, parts: list[bytes]) -> "Postings | None":
@@ -94,7 +94,7 @@ class Postings:
             return None
         dtypes = (np.int64, np.int32, np.float32, np.int32)
         try:
-            terms = parts[0].decode().split("\n") if parts[0] else []
+            terms = Vocabulary.decode(parts[0])
             at, chunks, tfs, lengths = (np.frombuffer(b, t) for b, t in zip(parts[1:], dtypes))
         except ValueError:  # UnicodeDecodeError too
             return None
@@ -120,12 +120,13 @@ class _Counts:
         terms = sorted(self.number)
         rank = np.empty(len(terms), dtype=np.int64)  # first-seen number -> place in sorted order
         rank[np.fromiter((self.number[t] for t in terms), dtype=np.int64, count=len(terms))] = np.arange(len(terms))
+        self.number.clear()
         ids = rank[np.frombuffer(self.ids, dtype=np.int64)]
         lengths = np.frombuffer(self.lengths, dtype=np.int32).copy()
         n = max(len(lengths), 1)
         keys, tfs = np.unique(ids * n + np.repeat(np.arange(len(lengths)), lengths), return_counts=True)
         at = np.searchsorted(keys // n, np.arange(len(terms) + 1)).astype(np.int64)  # sorted by term, then chunk
-        return Postings(text_key(self.stored), terms, at, (keys % n).astype(np.int32), tfs.astype(np.float32), lengths)
+        return Postings(text_key(self.stored), Vocabulary(terms), at, (keys % n).astype(np.int32), tfs.astype(np.float32), lengths)
 
 
 class BM25(BaseRetriever):
@@ -144,6 +145,7 @@ class BM25(BaseRetriever):
         self._at_slot: dict[int, str] = {}
         self._next_slot = 0
         self._holders: dict[str, str | list[str]] = {}  # term -> the texts holding it (one: no list)
+        self._big: set[str] = set()  # texts of more than BIG terms: not in _holders (see qa.index.vocabulary)
         self._columns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # term -> keys, tfs, lengths
         self._stored: Mapping[str, StoredArticle] = {}
         self._docs = 0  # chunks
@@ -165,6 +167,10 @@ class BM25(BaseRetriever):
         self._next_slot += 1
         self._docs += len(p.lengths)
         self._tokens += int(p.lengths.sum())
+        self._forget_columns(p)
+        if p.terms.compact:
+            self._big.add(h)
+            return
         holders = self._holders  # the loop a restart runs some 45,000 times on squad2: kept lean
         for t in p.terms:
             held = holders.setdefault(t, h)
@@ -173,15 +179,16 @@ class BM25(BaseRetriever):
                     holders[t] = [held, h]
                 else:
                     held.append(h)
-        if self._columns:
-            for t in p.terms:
-                self._columns.pop(t, None)
 
     def _remove(self, h: str) -> None:
         p = self._texts.pop(h)
         del self._at_slot[self._slots.pop(h)]
         self._docs -= len(p.lengths)
         self._tokens -= int(p.lengths.sum())
+        self._forget_columns(p)
+        if h in self._big:
+            self._big.discard(h)
+            return
         for t in p.terms:
             held = self._holders[t]
             if isinstance(held, str):
@@ -190,19 +197,29 @@ class BM25(BaseRetriever):
                 held.remove(h)
                 if len(held) == 1:
                     self._holders[t] = held[0]
-            self._columns.pop(t, None)
+
+    def _forget_columns(self, p: Postings) -> None:
+        """Merged postings of `p`'s terms are stale: looked up from the fewer side."""
+        if len(self._columns) < len(p.terms):
+            for t in [t for t in self._columns if p.terms.index(t) >= 0]:
+                del self._columns[t]
+        else:
+            for t in p.terms:
+                self._columns.pop(t, None)
 
     def _column(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Every chunk holding `term`: its key, the term's count in it, its length."""
         if (col := self._columns.get(term)) is not None:
             return col
         held = self._holders.get(term)
-        if held is None:
+        found = [] if held is None else [held] if isinstance(held, str) else list(held)
+        found += [h for h in self._big if self._texts[h].terms.index(term) >= 0]
+        if not found:
             return None
         parts = []
-        for h in [held] if isinstance(held, str) else held:
+        for h in found:
             p = self._texts[h]
-            i = bisect_left(p.terms, term)
+            i = p.terms.index(term)
             chunks, tfs = p.chunks[p.at[i] : p.at[i + 1]], p.tfs[p.at[i] : p.at[i + 1]]
             parts.append(((self._slots[h] << 32) + chunks.astype(np.int64), tfs, p.lengths[chunks]))
         col = tuple(np.concatenate(c) for c in zip(*parts)) if len(parts) > 1 else parts[0]

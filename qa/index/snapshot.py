@@ -16,13 +16,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, AbstractSet, Mapping
+from typing import TYPE_CHECKING, Container, Iterable, Mapping
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from qa.index.background import background
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.fresh import Fresh
 from qa.index.store import Store, StoredArticle
+from qa.index.vocabulary import Vocabulary
 from qa.schemas import uploaded
 from qa.text import published_date, terms
 from qa.text import words as text_words
@@ -45,11 +48,11 @@ class Snapshot:
     # chunk_df, common_words and bm25 are shared with the next snapshot, which updates them in place (a
     # copy each write would cost as much as the recount it replaces): a question running across a write
     # may weigh a term with its new count, as it would a moment later.
-    chunk_df: Counter[str] = field(default_factory=Counter)
+    chunk_df: "Counter[str] | ChunkCounts" = field(default_factory=Counter)
     n_chunks: int = 0
     fingerprint: str = ""
     # Words the articles also write in lower case: "Tournament" is then a common noun, "Matsuyama" a name.
-    common_words: AbstractSet[str] = frozenset()
+    common_words: "Container[str]" = frozenset()
 
     def idf(self, term: str) -> float:
         # The background's counts stand beside the index's own (qa.index.background): a term's weight
@@ -101,40 +104,52 @@ _LOWER_WORD = re.compile(r"\b[a-z][a-z'\u2019-]+\b")
 
 @dataclass(frozen=True)
 class _Counted:
-    """One text's share: each term once for every chunk holding it, each lower-case word once."""
+    """One text's share: its distinct terms with the number of its chunks holding each, and the words it
+    writes in lower case."""
 
     key: str
-    terms: tuple[str, ...]
-    lower: tuple[str, ...]
+    terms: Vocabulary
+    chunks: np.ndarray  # int32, beside terms
+    lower: Vocabulary
     n_chunks: int
 
     @classmethod
     def of(cls, texts: list[StoredArticle]) -> list["_Counted"]:
         out = []
         for stored in texts:
-            held: list[str] = []
-            lower: set[str] = set()
-            one: dict[str, str] = {}  # one string per term, not one per chunk holding it (5 MB of text: ~25 MB)
-            for start, end in stored.layout.chunks:
-                text = stored.article.text[start:end]
-                held += [one.setdefault(t, t) for t in set(terms(text))]
-                lower.update(_LOWER_WORD.findall(text))
-            out.append(cls(text_key(stored), tuple(held), tuple(lower), len(stored.layout.chunks)))
+            whole, cut = stored.article.text, stored.layout.chunks
+            held: Counter[str] = Counter()
+            for a, b in cut:
+                held.update(set(terms(whole[a:b])))
+            words = sorted(held)
+            chunks = np.fromiter((held[w] for w in words), dtype=np.int32, count=len(words))
+            del held  # one text's words as str at a time: 4.9 MB of distinct words held twice cost some 60 MB more
+            vocabulary = Vocabulary(words)
+            del words
+            lower = Vocabulary(sorted({w for a, b in cut for w in _LOWER_WORD.findall(whole[a:b])}))
+            out.append(cls(text_key(stored), vocabulary, chunks, lower, len(cut)))
         return out
 
     def parts(self) -> list[bytes]:
-        return ["\n".join(self.terms).encode(), "\n".join(self.lower).encode(), str(self.n_chunks).encode()]
+        return [self.terms.encode(), self.chunks.tobytes(), self.lower.encode(), str(self.n_chunks).encode()]
 
     @classmethod
     def from_parts(cls, key: str, parts: list[bytes]) -> "_Counted | None":
         try:
-            held, lower = (tuple(p.decode().split("\n")) if p else () for p in parts[:2])
-            return cls(key, held, lower, int(parts[2]))
+            held, chunks, lower = Vocabulary.decode(parts[0]), np.frombuffer(parts[1], np.int32), Vocabulary.decode(parts[2])
+            counted = cls(key, held, chunks, lower, int(parts[3]))
         except (ValueError, IndexError):  # a damaged row is counted again
             return None
+        return counted if len(chunks) == len(held) else None
+
+    def held(self) -> Counter[str] | list[str]:
+        """Each term with its count, in the form Counter.update takes fastest."""
+        if not (self.chunks > 1).any():
+            return list(self.terms)  # counted in C
+        return Counter(dict(zip(self.terms, self.chunks.tolist())))
 
 
-def _subtract(counter: Counter[str], items: tuple[str, ...]) -> None:
+def _subtract(counter: Counter[str], items: Counter[str] | Iterable[str]) -> None:
     counter.subtract(items)
     for key in items:
         if counter.get(key, 1) <= 0:
@@ -143,26 +158,70 @@ def _subtract(counter: Counter[str], items: tuple[str, ...]) -> None:
 
 class Frequencies:
     """Chunk frequencies of terms (for idf) and the words written in lower case, over every text: kept
-    per text (by content hash) and combined as texts come and go, never recounted over everything."""
+    per text (by content hash) and combined as texts come and go, never recounted over everything.
+    A text of more words than qa.index.vocabulary.BIG keeps its own (compact) and is asked beside the
+    Counters, not added to them."""
 
     def __init__(self, cache: TextCache | None = None) -> None:
         self.df: Counter[str] = Counter()
         self.lower: Counter[str] = Counter()  # word -> texts writing it in lower case
         self.n_chunks = 0
+        # replaced, never changed in place: a question reads them while a write syncs
+        self.big_terms: tuple[_Counted, ...] = ()
+        self.big_lower: tuple[Vocabulary, ...] = ()
         # what is counted: qa.text.terms and _LOWER_WORD
         self._per_text = PerText(cache, "counts", code_tag(Path(__file__), Path(text_words.__file__)),
                                  build=_Counted.of, load=_Counted.from_parts)  # fmt: skip
 
     def sync(self, texts: Mapping[str, StoredArticle]) -> None:
         removed, added = self._per_text.sync(texts)
+        gone = {id(c) for c in removed.values()}
         for c in removed.values():
-            _subtract(self.df, c.terms)
-            _subtract(self.lower, c.lower)
+            if not c.terms.compact:
+                _subtract(self.df, c.held())
+            if not c.lower.compact:
+                _subtract(self.lower, c.lower)
             self.n_chunks -= c.n_chunks
         for c in added.values():
-            self.df.update(c.terms)  # a loop in C: a restart adds every text
-            self.lower.update(c.lower)
+            if not c.terms.compact:
+                self.df.update(c.held())  # mostly a list, counted in C: a restart adds every text
+            if not c.lower.compact:
+                self.lower.update(c.lower)
             self.n_chunks += c.n_chunks
+        gone_lower = {id(c.lower) for c in removed.values()}
+        self.big_terms = (*(c for c in self.big_terms if id(c) not in gone), *(c for c in added.values() if c.terms.compact))
+        self.big_lower = (*(v for v in self.big_lower if id(v) not in gone_lower),
+                          *(c.lower for c in added.values() if c.lower.compact))  # fmt: skip
+
+    def chunks_holding(self, term: str) -> int:
+        n = self.df.get(term, 0)
+        for c in self.big_terms:
+            if (i := c.terms.index(term)) >= 0:
+                n += int(c.chunks[i])
+        return n
+
+    def written_lower(self, word: str) -> bool:
+        return word in self.lower or any(word in v for v in self.big_lower)
+
+
+@dataclass(frozen=True)
+class ChunkCounts:
+    """Snapshot.chunk_df over Frequencies: `get` as a Counter's."""
+
+    of: Frequencies
+
+    def get(self, term: str, default: int = 0) -> int:
+        return self.of.chunks_holding(term) or default
+
+
+@dataclass(frozen=True)
+class LowerWords:
+    """Snapshot.common_words over Frequencies: membership only."""
+
+    of: Frequencies
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.of.written_lower(word)
 
 
 class Index:
@@ -245,8 +304,8 @@ class Index:
             articles={a.id: a for a in articles},
             by_hash=by_hash,
             bm25=self._bm25 if articles else None,
-            chunk_df=f.df,
+            chunk_df=ChunkCounts(f),
             n_chunks=f.n_chunks,
             fingerprint=fp,
-            common_words=f.lower.keys(),
+            common_words=LowerWords(f),
         )
