@@ -142,14 +142,14 @@ class _Counted:
             return None
         return counted if len(chunks) == len(held) else None
 
-    def held(self) -> Counter[str] | list[str]:
+    def held(self) -> dict[str, int] | list[str]:
         """Each term with its count, in the form Counter.update takes fastest."""
         if not (self.chunks > 1).any():
             return list(self.terms)  # counted in C
-        return Counter(dict(zip(self.terms, self.chunks.tolist())))
+        return dict(zip(self.terms, self.chunks.tolist()))
 
 
-def _subtract(counter: Counter[str], items: Counter[str] | Iterable[str]) -> None:
+def _subtract(counter: Counter[str], items: Mapping[str, int] | Iterable[str]) -> None:
     counter.subtract(items)
     for key in items:
         if counter.get(key, 1) <= 0:
@@ -168,7 +168,7 @@ class Frequencies:
         self.n_chunks = 0
         # replaced, never changed in place: a question reads them while a write syncs
         self.big_terms: tuple[_Counted, ...] = ()
-        self.big_lower: tuple[Vocabulary, ...] = ()
+        self.big_lower: tuple[_Counted, ...] = ()
         # what is counted: qa.text.terms and _LOWER_WORD
         self._per_text = PerText(cache, "counts", code_tag(Path(__file__), Path(text_words.__file__)),
                                  build=_Counted.of, load=_Counted.from_parts)  # fmt: skip
@@ -188,10 +188,8 @@ class Frequencies:
             if not c.lower.compact:
                 self.lower.update(c.lower)
             self.n_chunks += c.n_chunks
-        gone_lower = {id(c.lower) for c in removed.values()}
         self.big_terms = (*(c for c in self.big_terms if id(c) not in gone), *(c for c in added.values() if c.terms.compact))
-        self.big_lower = (*(v for v in self.big_lower if id(v) not in gone_lower),
-                          *(c.lower for c in added.values() if c.lower.compact))  # fmt: skip
+        self.big_lower = (*(c for c in self.big_lower if id(c) not in gone), *(c for c in added.values() if c.lower.compact))
 
     def chunks_holding(self, term: str) -> int:
         n = self.df.get(term, 0)
@@ -201,7 +199,7 @@ class Frequencies:
         return n
 
     def written_lower(self, word: str) -> bool:
-        return word in self.lower or any(word in v for v in self.big_lower)
+        return word in self.lower or any(word in c.lower for c in self.big_lower)
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,6 @@ class Vocabulary:
     def __iter__(self) -> Iterator[str]:
         return iter(self._list if self._list is not None else self._blob.split("\n")[:-1])
 
-    def __getitem__(self, i: int) -> str:
-        if self._list is not None:
-            return self._list[i]
-        return self._blob[self._starts[i] : self._starts[i + 1] - 1]
-
     def index(self, word: str) -> int:
         """Where `word` is, or -1."""
         if self._list is not None:
