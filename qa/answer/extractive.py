@@ -66,7 +66,10 @@ def _anchored(pick: "Pick", asked: set[str]) -> float:
     """The share of the question's names and numbers in a pick's sentence, its neighbours and its title: the
     abstention classifier's `anchors`, and what a newer report must hold (a model's probabilities may sit
     anywhere; a newer report about something else is no update)."""
-    c = pick.candidate(with_next=True)
+    return _anchor_share(pick.candidate(with_next=True), asked)
+
+
+def _anchor_share(c: Candidate, asked: set[str]) -> float:
     return anchor_share(asked, f"{c.title}\n{c.previous}\n{c.sentence}\n{c.next}")
 
 
@@ -371,15 +374,15 @@ class ExtractiveAnswerer:
         against 0.844 alone until the idf had a background prior, qa.index.background; 0.857 and 0.870 since)."""
         model = self.model
         pool = self.pool(picks)
-        cands = [pk.candidate(with_next=model.with_next) for pk in pool]
-        z = model.logits(question, cands)
+        whole = [pk.candidate(with_next=True) for pk in pool]  # built once: the anchors read the next sentence too
+        z = model.logits(question, whole if model.with_next else [replace(c, next="") for c in whole])
         asked = anchors(question)
         extra = [
             {"cos": pk.features["cos"], "lex": pk.features["lex"], "lex_window": pk.features["lex_window"],
-             "anchors": _anchored(pk, asked),
+             "anchors": _anchor_share(c, asked),
              "no_anchors": float(not asked), "offers": pk.features["offers"], "lacks": pk.features["lacks"],
              "ranker": pk.support}
-            for pk in pool
+            for pk, c in zip(pool, whole)
         ]  # fmt: skip
         return pool, candidate_features(z, model.none_logit, extra)
 
