@@ -145,3 +145,30 @@ def test_texts_of_many_words_kept_compact_answer_as_the_others(squad, tmp_path: 
         assert all(counts.written_lower(w) for w in plain.lower) and not counts.written_lower("Normans")
         assert not any(counts.written_lower(w.capitalize() + "x") for w in list(plain.lower)[:500])
         assert counts.n_chunks == len(chunks)
+
+
+def test_tally_numbers_words_as_a_sorted_dict_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tally (no str held per distinct word while it counts) numbers every word by its place among the
+    sorted distinct words, across batches that repeat words, with non-ASCII words among them."""
+    import random
+
+    from qa.index import vocabulary
+
+    monkeypatch.setattr(vocabulary, "BIG", 40)  # numbered by a dict at first, then by hash
+    monkeypatch.setattr(vocabulary.Tally, "_FLUSH", 50)  # many batches, most words in several
+    rng = random.Random(3)
+    pool = ["".join(rng.choices("abcdéz", k=rng.randint(1, 6))) for _ in range(400)] + ["naïve", "Zürich", "a"]
+    groups = [[rng.choice(pool) for _ in range(rng.randint(0, 30))] for _ in range(200)]
+    tally = vocabulary.Tally()
+    for group in groups:
+        tally.add(group)
+    words, ids = tally.finish()
+    expected = sorted({w for g in groups for w in g})
+    assert list(words) == expected and len(expected) > 200
+    assert ids.tolist() == [expected.index(w) for g in groups for w in g]
+    for few in ([], [[]], [["b", "a", "b"], ["c"]]):  # below BIG: the dict's numbering
+        small = vocabulary.Tally()
+        for group in few:
+            small.add(group)
+        words, ids = small.finish()
+        assert list(words) == sorted({w for g in few for w in g}) and ids.tolist() == [sorted(words).index(w) for g in few for w in g]

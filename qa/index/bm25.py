@@ -28,7 +28,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from qa.index import passages
 from qa.index.cache import PerText, TextCache, code_tag, text_key
 from qa.index.store import StoredArticle
-from qa.index.vocabulary import Vocabulary
+from qa.index.vocabulary import Tally, Vocabulary
 
 K1, B = 1.5, 0.75  # bm25s's defaults, which BM25Retriever keeps
 _PATTERN = r"(?u)\b\w\w+\b"
@@ -85,8 +85,8 @@ class Postings:
             tokenize_batch()
         return [into.postings() for into in counts]
 
-    def parts(self) -> list[bytes]:
-        return [self.terms.encode(), *(a.tobytes() for a in (self.at, self.chunks, self.tfs, self.lengths))]
+    def parts(self) -> list[bytes | memoryview]:
+        return [self.terms.encode(), *(a.data for a in (self.at, self.chunks, self.tfs, self.lengths))]
 
     @classmethod
     def from_parts(cls, key: str, parts: list[bytes]) -> "Postings | None":
@@ -103,30 +103,24 @@ class Postings:
 
 
 class _Counts:
-    """One text's tokens as they are read: each term numbered when first seen, then only its number kept."""
+    """One text's tokens as they are read, tallied (qa.index.vocabulary.Tally), and each chunk's length."""
 
     def __init__(self, stored: StoredArticle) -> None:
         self.stored = stored
-        self.number: dict[str, int] = {}
-        self.ids = array("q")
+        self.words = Tally()
         self.lengths = array("i")
 
     def add(self, doc: list[str]) -> None:
-        number = self.number
-        self.ids.extend([number.setdefault(t, len(number)) for t in doc])
+        self.words.add(doc)
         self.lengths.append(len(doc))
 
     def postings(self) -> Postings:
-        terms = sorted(self.number)
-        rank = np.empty(len(terms), dtype=np.int64)  # first-seen number -> place in sorted order
-        rank[np.fromiter((self.number[t] for t in terms), dtype=np.int64, count=len(terms))] = np.arange(len(terms))
-        self.number.clear()
-        ids = rank[np.frombuffer(self.ids, dtype=np.int64)]
+        terms, ids = self.words.finish()
         lengths = np.frombuffer(self.lengths, dtype=np.int32).copy()
         n = max(len(lengths), 1)
         keys, tfs = np.unique(ids * n + np.repeat(np.arange(len(lengths)), lengths), return_counts=True)
         at = np.searchsorted(keys // n, np.arange(len(terms) + 1)).astype(np.int64)  # sorted by term, then chunk
-        return Postings(text_key(self.stored), Vocabulary(terms), at, (keys % n).astype(np.int32), tfs.astype(np.float32), lengths)
+        return Postings(text_key(self.stored), terms, at, (keys % n).astype(np.int32), tfs.astype(np.float32), lengths)
 
 
 class BM25(BaseRetriever):

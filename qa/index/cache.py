@@ -34,8 +34,8 @@ def code_tag(*parts: str | Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def pack(parts: list[bytes]) -> bytes:
-    return struct.pack(f"<I{len(parts)}Q", len(parts), *map(len, parts)) + b"".join(parts)
+def _header(parts: list[bytes | memoryview]) -> bytes:
+    return struct.pack(f"<I{len(parts)}Q", len(parts), *(memoryview(p).nbytes for p in parts))
 
 
 def unpack(blob: bytes) -> list[bytes] | None:
@@ -99,14 +99,21 @@ class TextCache:
 
         return self._run("read", read, {})
 
-    def update(self, kind: str, tag: str, put: Mapping[str, list[bytes]], drop: Iterable[str] = (),
+    def update(self, kind: str, tag: str, put: Mapping[str, list[bytes | memoryview]], drop: Iterable[str] = (),
                keep: set[str] | None = None) -> None:  # fmt: skip
         """Store `put` and forget `drop` (by text key); with `keep`, also every row of `kind` but those of
         its texts computed by this code."""
 
         def write(db: sqlite3.Connection) -> None:
-            rows = ((f"{kind}/{tag}/{k}", pack(p)) for k, p in put.items())
-            db.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?)", rows)
+            for k, parts in put.items():
+                # written part by part into a blob of its size: a row joined first, and SQLite's copy of
+                # it, cost a 4.9 MB article's 15 MB row twice over at once
+                head = _header(parts)
+                size = len(head) + sum(memoryview(p).nbytes for p in parts)
+                row = db.execute("INSERT OR REPLACE INTO texts VALUES (?, zeroblob(?))", (f"{kind}/{tag}/{k}", size)).lastrowid
+                with db.blobopen("texts", "blob", row) as blob:
+                    for part in (head, *parts):
+                        blob.write(part)
             stale = {f"{kind}/{tag}/{k}" for k in drop}
             if keep is not None:
                 wanted = {f"{kind}/{tag}/{k}" for k in keep}
@@ -119,7 +126,7 @@ class TextCache:
 class Computed(Protocol):
     key: str  # the text_key of the text it was computed from
 
-    def parts(self) -> list[bytes]: ...
+    def parts(self) -> list[bytes | memoryview]: ...  # views of arrays are written without a copy
 
 
 T = TypeVar("T", bound=Computed)

@@ -6,13 +6,16 @@ terms, chunk frequencies, words written in lower case): 262 MB held after that o
 153 MB since. Here the words are one string, sorted, and an array of where each starts: a few bytes a
 word, found by binary search.
 Texts with more than BIG distinct words are kept this way beside the shared dicts, not in them.
+
+Counting them (`Tally`) holds no dict of str either: a dict numbering 575,000 words cost some 75 MB
+while it lived, and freed among longer-lived objects it left the heap fragmented.
 """
 
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from typing import Iterator
+from typing import Collection, Iterator
 
 import numpy as np
 
@@ -77,3 +80,66 @@ class Vocabulary:
         if data.count(b"\n") >= BIG:  # not split into a list of str only to be joined again
             return cls([], joined=data.decode() + "\n")
         return cls(data.decode().split("\n") if data else [])
+
+
+class Tally:
+    """Words added group by group (a chunk's tokens), numbered by where they fall among the distinct
+    words once all are in. Up to BIG distinct words, a dict numbers them as they come; past it, each
+    word is kept as its hash (an int64) and, once per batch of distinct words, in a string joining
+    them: no str is held per distinct word until `finish` sorts them."""
+
+    _FLUSH = 65_536  # distinct words of a batch held as str before they are joined
+
+    def __init__(self) -> None:
+        self._number: dict[str, int] | None = {}  # word -> first-seen number, until BIG words
+        self._ids = array("q")  # every word added: its number, or past BIG its hash
+        self._kept: list[str] = []  # the batches' distinct words, each joined by newlines
+        self._kept_hashes = array("q")
+        self._batch: dict[str, None] = {}
+
+    def add(self, words: Collection[str]) -> None:
+        """One group's words (read twice: not an iterator)."""
+        if (number := self._number) is not None:
+            self._ids.extend([number.setdefault(w, len(number)) for w in words])
+            if len(number) > BIG:
+                self._by_hash()
+            return
+        self._ids.extend(map(hash, words))
+        self._batch.update(dict.fromkeys(words))
+        if len(self._batch) >= self._FLUSH:
+            self._flush()
+
+    def _by_hash(self) -> None:
+        """From numbers to hashes: the dict's words become the first batch."""
+        assert self._number is not None
+        self._batch, hashes = dict.fromkeys(self._number), np.fromiter(map(hash, self._number), np.int64, count=len(self._number))
+        self._ids = array("q", hashes[np.frombuffer(self._ids, np.int64)].tobytes())
+        self._number = None
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._kept.append("\n".join(self._batch))
+            self._kept_hashes.extend(map(hash, self._batch))
+            self._batch = {}
+
+    def finish(self) -> tuple[Vocabulary, np.ndarray]:
+        """The distinct words, and every word added (in the order added) as its place among them."""
+        ids = np.frombuffer(self._ids, np.int64)
+        if (number := self._number) is not None:
+            words = sorted(number)
+            rank = np.empty(len(words), dtype=np.int64)  # first-seen number -> place in sorted order
+            rank[np.fromiter((number[w] for w in words), dtype=np.int64, count=len(words))] = np.arange(len(words))
+            return Vocabulary(words), rank[ids]
+        self._flush()
+        distinct, inverse = np.unique(ids, return_inverse=True)
+        _, first = np.unique(np.frombuffer(self._kept_hashes, np.int64), return_index=True)  # one of each, in `distinct`'s order
+        kept = "\n".join(self._kept).split("\n")
+        self._kept.clear()
+        words = [kept[i] for i in first]
+        del kept  # the words picked stay; the few kept twice (in two batches) go
+        words.sort()
+        rank = np.empty(len(distinct), np.int64)  # place in hash order -> place in word order
+        rank[np.searchsorted(distinct, np.fromiter(map(hash, words), np.int64, count=len(words)))] = np.arange(len(words))
+        # a hash shared by two words (some 1 in 10^8 for 575,000 of them) would number both as one
+        return Vocabulary(words), rank[inverse.ravel()]
