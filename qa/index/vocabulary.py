@@ -13,6 +13,7 @@ while it lived, and freed among longer-lived objects it left the heap fragmented
 
 from __future__ import annotations
 
+import heapq
 from array import array
 from bisect import bisect_left
 from typing import Collection, Iterator
@@ -85,16 +86,15 @@ class Vocabulary:
 class Tally:
     """Words added group by group (a chunk's tokens), numbered by where they fall among the distinct
     words once all are in. Up to BIG distinct words, a dict numbers them as they come; past it, each
-    word is kept as its hash (an int64) and, once per batch of distinct words, in a string joining
-    them: no str is held per distinct word until `finish` sorts them."""
+    word is kept as its hash (an int64) and, once per batch of distinct words, in a sorted string
+    joining them, the batches merged at the end: no str is held per distinct word at any time."""
 
     _FLUSH = 65_536  # distinct words of a batch held as str before they are joined
 
     def __init__(self) -> None:
         self._number: dict[str, int] | None = {}  # word -> first-seen number, until BIG words
         self._ids = array("q")  # every word added: its number, or past BIG its hash
-        self._kept: list[str] = []  # the batches' distinct words, each joined by newlines
-        self._kept_hashes = array("q")
+        self._kept: list[str] = []  # the batches' distinct words, sorted, each joined by newlines
         self._batch: dict[str, None] = {}
 
     def add(self, words: Collection[str]) -> None:
@@ -119,8 +119,7 @@ class Tally:
 
     def _flush(self) -> None:
         if self._batch:
-            self._kept.append("\n".join(self._batch))
-            self._kept_hashes.extend(map(hash, self._batch))
+            self._kept.append("\n".join(sorted(self._batch)))
             self._batch = {}
 
     def finish(self) -> tuple[Vocabulary, np.ndarray]:
@@ -133,13 +132,27 @@ class Tally:
             return Vocabulary(words), rank[ids]
         self._flush()
         distinct, inverse = np.unique(ids, return_inverse=True)
-        _, first = np.unique(np.frombuffer(self._kept_hashes, np.int64), return_index=True)  # one of each, in `distinct`'s order
-        kept = "\n".join(self._kept).split("\n")
+        pieces, run, hashes, last = [], [], array("q"), None
+        for word in heapq.merge(*map(_split, self._kept)):  # one str at a time
+            if word != last:
+                run.append(word)
+                hashes.append(hash(word))
+                last = word
+                if len(run) >= 8192:
+                    pieces.append("\n".join(run) + "\n")
+                    run.clear()
+        pieces.append("".join(w + "\n" for w in run))
         self._kept.clear()
-        words = [kept[i] for i in first]
-        del kept  # the words picked stay; the few kept twice (in two batches) go
-        words.sort()
         rank = np.empty(len(distinct), np.int64)  # place in hash order -> place in word order
-        rank[np.searchsorted(distinct, np.fromiter(map(hash, words), np.int64, count=len(words)))] = np.arange(len(words))
+        rank[np.searchsorted(distinct, np.frombuffer(hashes, np.int64))] = np.arange(len(hashes))
         # a hash shared by two words (some 1 in 10^8 for 575,000 of them) would number both as one
-        return Vocabulary(words), rank[inverse.ravel()]
+        return Vocabulary([], joined="".join(pieces)), rank[inverse.ravel()]
+
+
+def _split(joined: str) -> Iterator[str]:
+    """The words of `joined` (newline-separated), one str at a time."""
+    start = 0
+    while (end := joined.find("\n", start)) >= 0:
+        yield joined[start:end]
+        start = end + 1
+    yield joined[start:]
