@@ -7,8 +7,8 @@ terms, chunk frequencies, words written in lower case): 262 MB held after that o
 word, found by binary search.
 Texts with more than BIG distinct words are kept this way beside the shared dicts, not in them.
 
-Counting them (`Tally`) holds no dict of str either: a dict numbering 575,000 words cost some 75 MB
-while it lived, and freed among longer-lived objects it left the heap fragmented.
+Counting them (`Tally`) past BIG words holds no str per word either: a dict numbering 575,000 words
+cost some 75 MB while it lived, and freed among longer-lived objects it left the heap fragmented.
 """
 
 from __future__ import annotations
