@@ -166,9 +166,13 @@ def test_tally_numbers_words_as_a_sorted_dict_would(monkeypatch: pytest.MonkeyPa
     expected = sorted({w for g in groups for w in g})
     assert list(words) == expected and len(expected) > 200
     assert ids.tolist() == [expected.index(w) for g in groups for w in g]
+    alone = vocabulary.Tally()  # the words without their numbering, as the lower-case words are kept
+    for group in groups:
+        alone.add(group)
+    assert list(alone.words()) == expected
     for few in ([], [[]], [["b", "a", "b"], ["c"]]):  # below BIG: the dict's numbering
         small = vocabulary.Tally()
         for group in few:
             small.add(group)
         words, ids = small.finish()
-        assert list(words) == sorted({w for g in few for w in g}) and ids.tolist() == [sorted(words).index(w) for g in few for w in g]
+        assert list(words) == list(small.words()) == sorted({w for g in few for w in g}) and ids.tolist() == [sorted(words).index(w) for g in few for w in g]

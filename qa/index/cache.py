@@ -34,8 +34,8 @@ def code_tag(*parts: str | Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _header(parts: list[bytes | memoryview]) -> bytes:
-    return struct.pack(f"<I{len(parts)}Q", len(parts), *(memoryview(p).nbytes for p in parts))
+def _header(sizes: list[int]) -> bytes:
+    return struct.pack(f"<I{len(sizes)}Q", len(sizes), *sizes)
 
 
 def unpack(blob: bytes) -> list[bytes] | None:
@@ -108,9 +108,9 @@ class TextCache:
             for k, parts in put.items():
                 # written part by part into a blob of its size: a row joined first, and SQLite's copy of
                 # it, cost a 4.9 MB article's 15 MB row twice over at once
-                head = _header(parts)
-                size = len(head) + sum(memoryview(p).nbytes for p in parts)
-                row = db.execute("INSERT OR REPLACE INTO texts VALUES (?, zeroblob(?))", (f"{kind}/{tag}/{k}", size)).lastrowid
+                sizes = [memoryview(p).nbytes for p in parts]
+                head = _header(sizes)
+                row = db.execute("INSERT OR REPLACE INTO texts VALUES (?, zeroblob(?))", (f"{kind}/{tag}/{k}", len(head) + sum(sizes))).lastrowid
                 with db.blobopen("texts", "blob", row) as blob:
                     for part in (head, *parts):
                         blob.write(part)

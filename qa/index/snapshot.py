@@ -125,7 +125,7 @@ class _Counted:
                 lower.add(set(_LOWER_WORD.findall(piece)))
             words, ids = held.finish()
             chunks = np.bincount(ids, minlength=len(words)).astype(np.int32)
-            out.append(cls(text_key(stored), words, chunks, lower.finish()[0], len(cut)))
+            out.append(cls(text_key(stored), words, chunks, lower.words(), len(cut)))
         return out
 
     def parts(self) -> list[bytes | memoryview]:

@@ -122,6 +122,12 @@ class Tally:
             self._kept.append("\n".join(sorted(self._batch)))
             self._batch = {}
 
+    def words(self) -> Vocabulary:
+        """The distinct words alone (the lower-case words need no numbering)."""
+        if self._number is not None:
+            return Vocabulary(sorted(self._number))
+        return Vocabulary([], joined=self._merged()[0])
+
     def finish(self) -> tuple[Vocabulary, np.ndarray]:
         """The distinct words, and every word added (in the order added) as its place among them."""
         ids = np.frombuffer(self._ids, np.int64)
@@ -130,10 +136,19 @@ class Tally:
             rank = np.empty(len(words), dtype=np.int64)  # first-seen number -> place in sorted order
             rank[np.fromiter((number[w] for w in words), dtype=np.int64, count=len(words))] = np.arange(len(words))
             return Vocabulary(words), rank[ids]
-        self._flush()
+        joined, hashes = self._merged()
         distinct, inverse = np.unique(ids, return_inverse=True)
+        rank = np.empty(len(distinct), np.int64)  # place in hash order -> place in word order
+        rank[np.searchsorted(distinct, hashes)] = np.arange(len(hashes))
+        # a hash shared by two words (some 1 in 10^8 for 575,000 of them) would number both as one
+        return Vocabulary([], joined=joined), rank[inverse.ravel()]
+
+    def _merged(self) -> tuple[str, np.ndarray]:
+        """Past BIG: the batches merged one str at a time, joined (each word ending in a newline), and
+        each word's hash in that order."""
+        self._flush()
         pieces, run, hashes, last = [], [], array("q"), None
-        for word in heapq.merge(*map(_split, self._kept)):  # one str at a time
+        for word in heapq.merge(*map(_split, self._kept)):
             if word != last:
                 run.append(word)
                 hashes.append(hash(word))
@@ -141,12 +156,10 @@ class Tally:
                 if len(run) >= 8192:
                     pieces.append("\n".join(run) + "\n")
                     run.clear()
-        pieces.append("".join(w + "\n" for w in run))
+        if run:
+            pieces.append("\n".join(run) + "\n")
         self._kept.clear()
-        rank = np.empty(len(distinct), np.int64)  # place in hash order -> place in word order
-        rank[np.searchsorted(distinct, np.frombuffer(hashes, np.int64))] = np.arange(len(hashes))
-        # a hash shared by two words (some 1 in 10^8 for 575,000 of them) would number both as one
-        return Vocabulary([], joined="".join(pieces)), rank[inverse.ravel()]
+        return "".join(pieces), np.frombuffer(hashes, np.int64)
 
 
 def _split(joined: str) -> Iterator[str]:
