@@ -157,6 +157,7 @@ class Library:
             writes = self.store.writes
             current = {a.id: a for a in self.store.load()}  # as it is now; no BM25 built for an ingest of nothing new
             scan.articles, report = self._write(scan.articles, current, replace=replace, progress=progress)
+            give_back(report.sentences_embedded)  # before the refresh counts a big text's words on top of it
             after = self.index.refresh().articles if self.store.writes != writes else current
             if prune:  # with the stored ids: a file's article added as `bridge-2` is still its file's
                 report.deleted = prune_missing(self.store, scan, roots=paths, current=after)
@@ -170,6 +171,7 @@ class Library:
         """Index articles that did not come from files (API uploads, benchmarks)."""
         with self._write_lock, self.store.reading(), self.store.writing():
             _, report = self._write(articles, self.index.refresh().articles, replace=replace, progress=progress)
+            give_back(report.sentences_embedded)  # before the refresh counts a big text's words on top of it
             self.index.refresh()
         give_back(report.sentences_embedded)
         return report

@@ -164,12 +164,15 @@ def test_tally_numbers_words_as_a_sorted_dict_would(monkeypatch: pytest.MonkeyPa
         tally.add(group)
     words, ids = tally.finish()
     expected = sorted({w for g in groups for w in g})
-    assert list(words) == expected and len(expected) > 200
+    assert list(words) == expected and len(expected) > 200 and words.compact
+    assert [words.index(w) for w in expected] == list(range(len(expected))) and words.index("q") == -1
     assert ids.tolist() == [expected.index(w) for g in groups for w in g]
-    alone = vocabulary.Tally()  # the words without their numbering, as the lower-case words are kept
+    alone = vocabulary.Tally(numbered=False)  # the words without their numbering, as the lower-case words are kept
     for group in groups:
         alone.add(group)
-    assert list(alone.words()) == expected
+    lone = alone.words()
+    assert list(lone) == expected and [lone.index(w) for w in expected] == list(range(len(expected)))
+    assert bytes(lone.encode()) == "\n".join(expected).encode() == bytes(words.encode())
     for few in ([], [[]], [["b", "a", "b"], ["c"]]):  # below BIG: the dict's numbering
         small = vocabulary.Tally()
         for group in few:

@@ -115,12 +115,24 @@ class _Counts:
         self.lengths.append(len(doc))
 
     def postings(self) -> Postings:
-        terms, ids = self.words.finish()
+        terms, keys = self.words.finish()
         lengths = np.frombuffer(self.lengths, dtype=np.int32).copy()
         n = max(len(lengths), 1)
-        keys, tfs = np.unique(ids * n + np.repeat(np.arange(len(lengths)), lengths), return_counts=True)
-        at = np.searchsorted(keys // n, np.arange(len(terms) + 1)).astype(np.int64)  # sorted by term, then chunk
-        return Postings(text_key(self.stored), terms, at, (keys % n).astype(np.int32), tfs.astype(np.float32), lengths)
+        # (term, chunk) pairs made and sorted in place, counted as runs: np.unique's copies of every
+        # token were the peak of a big upload
+        keys *= n
+        keys += np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+        keys.sort()
+        starts = np.flatnonzero(np.concatenate((np.ones(min(len(keys), 1), bool), keys[1:] != keys[:-1])))
+        tfs = np.empty(len(starts), np.float32)  # each run's length, without an int64 copy of them
+        np.subtract(starts[1:], starts[:-1], out=tfs[:-1], casting="unsafe")
+        tfs[-1:] = len(keys) - starts[-1:]
+        keys = keys[starts]
+        del starts
+        chunks = (keys % n).astype(np.int32)
+        keys //= n  # each pair's term
+        at = np.searchsorted(keys, np.arange(len(terms) + 1)).astype(np.int64)  # sorted by term, then chunk
+        return Postings(text_key(self.stored), terms, at, chunks, tfs, lengths)
 
 
 class BM25(BaseRetriever):

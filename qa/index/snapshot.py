@@ -118,13 +118,14 @@ class _Counted:
         out = []
         for stored in texts:
             whole, cut = stored.article.text, stored.layout.chunks
-            held, lower = Tally(), Tally()
+            held, lower = Tally(), Tally(numbered=False)
             for a, b in cut:
-                piece = whole[a:b]
-                held.add(set(terms(piece)))  # a chunk counts once
-                lower.add(set(_LOWER_WORD.findall(piece)))
+                held.add(set(terms(whole[a:b])))  # a chunk counts once
             words, ids = held.finish()
             chunks = np.bincount(ids, minlength=len(words)).astype(np.int32)
+            del held, ids
+            for a, b in cut:  # in a pass of its own: two tallies at once set a big text's peak
+                lower.add(set(_LOWER_WORD.findall(whole[a:b])))
             out.append(cls(text_key(stored), words, chunks, lower.words(), len(cut)))
         return out
 

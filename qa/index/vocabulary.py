@@ -29,11 +29,14 @@ class Vocabulary:
 
     __slots__ = ("_list", "_blob", "_starts")
 
-    def __init__(self, words: list[str], *, joined: str | None = None) -> None:
-        """From sorted distinct words, or (`joined`) the same already joined by newlines, each ending in one."""
+    def __init__(self, words: list[str], *, joined: str | None = None, starts: array | None = None) -> None:
+        """From sorted distinct words, or (`joined`) the same already joined by newlines, each ending in one
+        (and `starts`, where each begins and the end, when the caller has them)."""
         self._list: list[str] | None = words if joined is None and len(words) <= BIG else None
         self._blob, self._starts = "", array("i", [0])
-        if self._list is None:
+        if self._list is None and starts is not None and joined is not None:
+            self._blob, self._starts = joined, starts
+        elif self._list is None:
             # no string a word on the way: 575,000 of them were the peak of a 4.9 MB upload
             self._blob = joined if joined is not None else "\n".join(words) + "\n"
             blob = self._blob
@@ -72,9 +75,11 @@ class Vocabulary:
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and self.index(word) >= 0
 
-    def encode(self) -> bytes:
+    def encode(self) -> bytes | memoryview:
         """The words joined by newlines, as the caches have always stored a sorted list."""
-        return ("\n".join(self._list) if self._list is not None else self._blob[:-1]).encode()
+        if self._list is not None:
+            return "\n".join(self._list).encode()
+        return memoryview(self._blob.encode())[:-1]  # not a copy of the blob first to drop its last newline
 
     @classmethod
     def decode(cls, data: bytes) -> "Vocabulary":
@@ -91,20 +96,25 @@ class Tally:
 
     _FLUSH = 65_536  # distinct words of a batch held as str before they are joined
 
-    def __init__(self) -> None:
+    def __init__(self, *, numbered: bool = True) -> None:
+        """`numbered=False`: only the distinct words are wanted (`words()`), not every word's number."""
+        self._numbered = numbered
         self._number: dict[str, int] | None = {}  # word -> first-seen number, until BIG words
-        self._ids = array("q")  # every word added: its number, or past BIG its hash
+        self._ids = array("q")  # every word added (when numbered): its number, or past BIG its hash
         self._kept: list[str] = []  # the batches' distinct words, sorted, each joined by newlines
         self._batch: dict[str, None] = {}
 
     def add(self, words: Collection[str]) -> None:
         """One group's words (read twice: not an iterator)."""
         if (number := self._number) is not None:
-            self._ids.extend([number.setdefault(w, len(number)) for w in words])
+            numbers = [number.setdefault(w, len(number)) for w in words]
+            if self._numbered:
+                self._ids.extend(numbers)
             if len(number) > BIG:
                 self._by_hash()
             return
-        self._ids.extend(map(hash, words))
+        if self._numbered:
+            self._ids.extend(map(hash, words))
         self._batch.update(dict.fromkeys(words))
         if len(self._batch) >= self._FLUSH:
             self._flush()
@@ -126,32 +136,40 @@ class Tally:
         """The distinct words alone (the lower-case words need no numbering)."""
         if self._number is not None:
             return Vocabulary(sorted(self._number))
-        return Vocabulary([], joined=self._merged()[0])
+        joined, starts, _ = self._merged()
+        return Vocabulary([], joined=joined, starts=starts)
 
     def finish(self) -> tuple[Vocabulary, np.ndarray]:
-        """The distinct words, and every word added (in the order added) as its place among them."""
-        ids = np.frombuffer(self._ids, np.int64)
+        """The distinct words, and every word added (in the order added) as its place among them. Once:
+        the words added are let go, not held while the caller works on."""
+        ids, self._ids = np.frombuffer(self._ids, np.int64), array("q")
         if (number := self._number) is not None:
             words = sorted(number)
             rank = np.empty(len(words), dtype=np.int64)  # first-seen number -> place in sorted order
             rank[np.fromiter((number[w] for w in words), dtype=np.int64, count=len(words))] = np.arange(len(words))
             return Vocabulary(words), rank[ids]
-        joined, hashes = self._merged()
-        distinct, inverse = np.unique(ids, return_inverse=True)
-        rank = np.empty(len(distinct), np.int64)  # place in hash order -> place in word order
-        rank[np.searchsorted(distinct, hashes)] = np.arange(len(hashes))
+        joined, starts, hashes = self._merged()
+        # looked up a block at a time among the distinct hashes: np.unique over every word held five
+        # copies of them at once (30 MB of a 4.9 MB upload's peak)
+        order = np.argsort(hashes, kind="stable")  # place in hash order -> place in word order
+        ordered, places = hashes[order], np.empty(len(ids), np.int64)
+        del hashes
+        for start in range(0, len(ids), 65_536):
+            block = ids[start : start + 65_536]
+            places[start : start + len(block)] = order[np.searchsorted(ordered, block)]
         # a hash shared by two words (some 1 in 10^8 for 575,000 of them) would number both as one
-        return Vocabulary([], joined=joined), rank[inverse.ravel()]
+        return Vocabulary([], joined=joined, starts=starts), places
 
-    def _merged(self) -> tuple[str, np.ndarray]:
-        """Past BIG: the batches merged one str at a time, joined (each word ending in a newline), and
-        each word's hash in that order."""
+    def _merged(self) -> tuple[str, array, np.ndarray]:
+        """Past BIG: the batches merged one str at a time, joined (each word ending in a newline), where
+        each word starts in that (and the end), and each word's hash in that order."""
         self._flush()
-        pieces, run, hashes, last = [], [], array("q"), None
+        pieces, run, hashes, starts, last = [], [], array("q"), array("i", [0]), None
         for word in heapq.merge(*map(_split, self._kept)):
             if word != last:
                 run.append(word)
                 hashes.append(hash(word))
+                starts.append(starts[-1] + len(word) + 1)
                 last = word
                 if len(run) >= 8192:
                     pieces.append("\n".join(run) + "\n")
@@ -159,7 +177,7 @@ class Tally:
         if run:
             pieces.append("\n".join(run) + "\n")
         self._kept.clear()
-        return "".join(pieces), np.frombuffer(hashes, np.int64)
+        return "".join(pieces), starts, np.frombuffer(hashes, np.int64)
 
 
 def _split(joined: str) -> Iterator[str]:
