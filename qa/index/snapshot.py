@@ -118,13 +118,14 @@ class _Counted:
         out = []
         for stored in texts:
             whole, cut = stored.article.text, stored.layout.chunks
-            held, lower = Tally(), Tally(numbered=False)
+            held = Tally()
             for a, b in cut:
                 held.add(set(terms(whole[a:b])))  # a chunk counts once
             words, ids = held.finish()
             chunks = np.bincount(ids, minlength=len(words)).astype(np.int32)
             del held, ids
-            for a, b in cut:  # in a pass of its own: two tallies at once set a big text's peak
+            lower = Tally(numbered=False)  # in a pass of its own: two tallies at once set a big text's peak
+            for a, b in cut:
                 lower.add(set(_LOWER_WORD.findall(whole[a:b])))
             out.append(cls(text_key(stored), words, chunks, lower.words(), len(cut)))
         return out

@@ -107,9 +107,10 @@ class Tally:
     def add(self, words: Collection[str]) -> None:
         """One group's words (read twice: not an iterator)."""
         if (number := self._number) is not None:
-            numbers = [number.setdefault(w, len(number)) for w in words]
             if self._numbered:
-                self._ids.extend(numbers)
+                self._ids.extend([number.setdefault(w, len(number)) for w in words])
+            else:
+                number.update(dict.fromkeys(words, 0))  # only which words: no numbers wanted
             if len(number) > BIG:
                 self._by_hash()
             return
@@ -142,6 +143,7 @@ class Tally:
     def finish(self) -> tuple[Vocabulary, np.ndarray]:
         """The distinct words, and every word added (in the order added) as its place among them. Once:
         the words added are let go, not held while the caller works on."""
+        assert self._numbered, "an unnumbered tally has only its words()"
         ids, self._ids = np.frombuffer(self._ids, np.int64), array("q")
         if (number := self._number) is not None:
             words = sorted(number)
