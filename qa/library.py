@@ -134,6 +134,7 @@ class Library:
         report = self._ingestor().ingest(named, current=current, progress=progress) if named else IngestReport()
         report.renamed = {a.id: o.id for o, a in zip(articles, named) if a.id != o.id}
         report.ids = [report.duplicates.get(a.id, a.id) for a in named]
+        give_back(report.sentences_embedded)  # before the caller's refresh counts a big text's words on top of it
         return named, report
 
     def fetch(self, url: str) -> Article:
@@ -157,7 +158,6 @@ class Library:
             writes = self.store.writes
             current = {a.id: a for a in self.store.load()}  # as it is now; no BM25 built for an ingest of nothing new
             scan.articles, report = self._write(scan.articles, current, replace=replace, progress=progress)
-            give_back(report.sentences_embedded)  # before the refresh counts a big text's words on top of it
             after = self.index.refresh().articles if self.store.writes != writes else current
             if prune:  # with the stored ids: a file's article added as `bridge-2` is still its file's
                 report.deleted = prune_missing(self.store, scan, roots=paths, current=after)
@@ -171,7 +171,6 @@ class Library:
         """Index articles that did not come from files (API uploads, benchmarks)."""
         with self._write_lock, self.store.reading(), self.store.writing():
             _, report = self._write(articles, self.index.refresh().articles, replace=replace, progress=progress)
-            give_back(report.sentences_embedded)  # before the refresh counts a big text's words on top of it
             self.index.refresh()
         give_back(report.sentences_embedded)
         return report

@@ -95,6 +95,7 @@ class Tally:
     joining them, the batches merged at the end: no str is held per distinct word at any time."""
 
     _FLUSH = 65_536  # distinct words of a batch held as str before they are joined
+    _LOOKUP = 65_536  # words looked up at once among the distinct words' hashes
 
     def __init__(self, *, numbered: bool = True) -> None:
         """`numbered=False`: only the distinct words are wanted (`words()`), not every word's number."""
@@ -156,21 +157,22 @@ class Tally:
         order = np.argsort(hashes, kind="stable")  # place in hash order -> place in word order
         ordered, places = hashes[order], np.empty(len(ids), np.int64)
         del hashes
-        for start in range(0, len(ids), 65_536):
-            block = ids[start : start + 65_536]
+        for start in range(0, len(ids), self._LOOKUP):
+            block = ids[start : start + self._LOOKUP]
             places[start : start + len(block)] = order[np.searchsorted(ordered, block)]
         # a hash shared by two words (some 1 in 10^8 for 575,000 of them) would number both as one
         return Vocabulary([], joined=joined, starts=starts), places
 
     def _merged(self) -> tuple[str, array, np.ndarray]:
         """Past BIG: the batches merged one str at a time, joined (each word ending in a newline), where
-        each word starts in that (and the end), and each word's hash in that order."""
+        each word starts in that (and the end), and (when numbered) each word's hash in that order."""
         self._flush()
         pieces, run, hashes, starts, last = [], [], array("q"), array("i", [0]), None
         for word in heapq.merge(*map(_split, self._kept)):
             if word != last:
                 run.append(word)
-                hashes.append(hash(word))
+                if self._numbered:
+                    hashes.append(hash(word))
                 starts.append(starts[-1] + len(word) + 1)
                 last = word
                 if len(run) >= 8192:
