@@ -354,6 +354,8 @@ def test_clean_text_whitespace() -> None:
     # no blank lines at all: every line is a paragraph
     assert clean_text("One.\nTwo.\n\tThree.") == "One.\n\nTwo.\n\nThree."
     assert clean_text(" \n\t\n ") == ""
+    # every run of spaces, tabs, form feeds and vertical tabs is one space; a single space stays as it is
+    assert clean_text("a \t b\fc\v\vd   e f \t") == "a b c d e f"
 
 
 @pytest.mark.parametrize(

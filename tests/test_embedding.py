@@ -12,7 +12,7 @@ import pytest
 
 from qa import backends
 from qa.config import EmbeddingSettings
-from qa.models.embedding import EMBEDDER_DIR, ONNX_FILE, OnnxEmbedding
+from qa.models.embedding import EMBEDDER_DIR, MAX_TOKENS, ONNX_FILE, OnnxEmbedding, _runs
 from qa.errors import BackendUnavailable
 from qa.text import layout
 from tests.support.helpers import CORPUS, damaged_copy
@@ -32,6 +32,18 @@ def test_onnx_vectors_equal_the_torch_models(embed_model) -> None:
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert (ours * ref).sum(1).min() > 0.99999
     assert np.allclose(embed_model.get_query_embedding(texts[0]), ours[0], atol=1e-5)  # batch padding changes nothing
+
+
+def test_a_call_bounds_word_pieces_and_attention() -> None:
+    # attention holds batch x length² scores: two full-length texts went together and kept twice the memory
+    lengths = [3, 40, 40, 128, 128, 129, 129, 200, 256, 256, 256]
+    runs = _runs(lengths)
+    assert [i for r in runs for i in r] == list(range(len(lengths)))
+    for r in runs:
+        longest = max(lengths[i] for i in r)
+        assert len(r) == 1 or (len(r) * longest <= 2 * MAX_TOKENS and len(r) * longest**2 <= MAX_TOKENS**2)
+    assert [len(r) for r in runs] == [4, 3, 1, 1, 1, 1]  # 200 and 256 alone
+    assert _runs([16] * 40) == [range(0, 32), range(32, 40)]  # short texts still share a call
 
 
 def test_both_runtimes_share_the_index_name() -> None:

@@ -32,7 +32,7 @@ from qa.index.vocabulary import Tally, Vocabulary
 
 K1, B = 1.5, 0.75  # bm25s's defaults, which BM25Retriever keeps
 _PATTERN = r"(?u)\b\w\w+\b"
-_TOKENIZE_CHUNKS = 512  # chunks tokenized a call
+_TOKENIZE_CHUNKS = 128  # chunks tokenized a call: 512 held some 16 MB at once for made-up words, and were no faster
 _COLUMNS = 10_000  # terms whose postings, merged over many texts, are kept between questions
 
 
@@ -123,15 +123,18 @@ class _Counts:
         keys *= n
         keys += np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
         keys.sort()
-        starts = np.flatnonzero(np.concatenate((np.ones(min(len(keys), 1), bool), keys[1:] != keys[:-1])))
+        first = np.concatenate((np.ones(min(len(keys), 1), bool), keys[1:] != keys[:-1]))  # a run starts
+        starts = np.flatnonzero(first)
         tfs = np.empty(len(starts), np.float32)  # each run's length, without an int64 copy of them
         np.subtract(starts[1:], starts[:-1], out=tfs[:-1], casting="unsafe")
         tfs[-1:] = len(keys) - starts[-1:]
-        keys = keys[starts]
-        del starts
-        chunks = (keys % n).astype(np.int32)
+        del starts  # before the pairs are taken by the mask: both are as long as they are
+        keys = keys[first]
+        del first
+        chunks = np.empty(len(keys), np.int32)
+        np.remainder(keys, n, out=chunks, casting="unsafe")  # each pair's chunk, without an int64 copy
         keys //= n  # each pair's term
-        at = np.searchsorted(keys, np.arange(len(terms) + 1)).astype(np.int64)  # sorted by term, then chunk
+        at = np.searchsorted(keys, np.arange(len(terms) + 1)).astype(np.int64, copy=False)  # sorted by term, then chunk
         return Postings(text_key(self.stored), terms, at, chunks, tfs, lengths)
 
 

@@ -155,13 +155,12 @@ class Tally:
         # looked up a block at a time among the distinct hashes: np.unique over every word held five
         # copies of them at once (30 MB of a 4.9 MB upload's peak)
         order = np.argsort(hashes, kind="stable")  # place in hash order -> place in word order
-        ordered, places = hashes[order], np.empty(len(ids), np.int64)
-        del hashes
-        for start in range(0, len(ids), self._LOOKUP):
+        hashes.sort()  # in place: hashes[order] without a copy of them
+        for start in range(0, len(ids), self._LOOKUP):  # each hash replaced by its place, in place
             block = ids[start : start + self._LOOKUP]
-            places[start : start + len(block)] = order[np.searchsorted(ordered, block)]
+            block[:] = order[np.searchsorted(hashes, block)]
         # a hash shared by two words (some 1 in 10^8 for 575,000 of them) would number both as one
-        return Vocabulary([], joined=joined, starts=starts), places
+        return Vocabulary([], joined=joined, starts=starts), ids
 
     def _merged(self) -> tuple[str, array, np.ndarray]:
         """Past BIG: the batches merged one str at a time, joined (each word ending in a newline), where
@@ -180,8 +179,10 @@ class Tally:
                     run.clear()
         if run:
             pieces.append("\n".join(run) + "\n")
-        self._kept.clear()
-        return "".join(pieces), starts, np.frombuffer(hashes, np.int64)
+        self._kept.clear()  # before the join: the batches, the pieces and the joined words were all held at once
+        joined = "".join(pieces)
+        del pieces
+        return joined, starts, np.frombuffer(hashes, np.int64)
 
 
 def _split(joined: str) -> Iterator[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n\s*")
-_SPACES = re.compile(r"[ \t\f\v]+")
+# Only what changes: a sub over every single space of a 4.9 MB paragraph held some 50 MB of slices (issue 21)
+_SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")
 _EDGE_PUNCT = " .:;!|-–—•·»›>"
 
 # Whole paragraph is one of these (after trimming edge punctuation).

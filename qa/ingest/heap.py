@@ -1,4 +1,5 @@
-"""Keeping a big write's memory in bounds: few malloc arenas, and freed memory handed back after it.
+"""Keeping a big write's memory in bounds: few malloc arenas, big blocks mapped apart, and freed memory
+handed back after it.
 
 A big article passes through several threads (embedding, writing, the snapshot's refresh), and glibc
 gives each thread an arena of its own, up to eight per core: what one thread frees, another cannot reuse.
@@ -14,7 +15,11 @@ import functools
 
 BIG_WRITE = 2000  # sentences embedded
 ARENAS = 2
-_M_ARENA_MAX = -8  # mallopt's parameter, from glibc's malloc.h
+# Blocks from this size up are mapped apart and unmapped when freed. glibc raises its threshold (up to
+# 32 MB) each time such a block is freed, after which a big text's arrays of a few MB came from the heap
+# and stayed there, fragmented: a 4.9 MB upload's peak was some 9 MB higher (issue 21).
+MMAP_THRESHOLD = 1 << 20
+_M_ARENA_MAX, _M_MMAP_THRESHOLD = -8, -3  # mallopt's parameters, from glibc's malloc.h
 
 
 @functools.cache
@@ -32,6 +37,8 @@ def give_back(sentences_embedded: int) -> None:
 
 
 def few_arenas() -> None:
-    """At most ARENAS malloc arenas from now on; called at a process's start, before its threads."""
+    """At most ARENAS malloc arenas from now on, and a fixed mmap threshold; called at a process's start,
+    before its threads."""
     if (libc := _libc()) is not None:
         libc.mallopt(_M_ARENA_MAX, ARENAS)
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)

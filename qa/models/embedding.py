@@ -40,19 +40,21 @@ def count_tokens(texts: Sequence[str]) -> int:
 
 # Word pieces per onnxruntime call, padding included: its arena keeps the peak of any call for good, and
 # a call's memory grows with batch x length (hidden states) and batch x length^2 (attention scores).
-# 512 add about 10 MB and embed as fast per sentence as bigger calls; 64 x 256 added over 1 GB.
+# 512 embed as fast per sentence as bigger calls; 64 x 256 added over 1 GB. Attention is bounded apart:
+# two texts of 256 at once kept 33 MB in the arena, one at a time 16 MB, no slower (issue 21).
 _TOKEN_BUDGET = 2 * MAX_TOKENS
+_ATTENTION_BUDGET = MAX_TOKENS**2
 
 
 def _runs(lengths: Sequence[int]) -> list[range]:
-    """Consecutive runs of a batch within the token budget once padded to their longest (a text longer
-    than the budget alone). Lengths in word pieces, as tokenized: characters say little (a made-up or
+    """Consecutive runs of a batch within the token and attention budgets once padded to their longest (a
+    text longer than either alone). Lengths in word pieces, as tokenized: characters say little (a made-up or
     foreign word takes a piece per 2-3 of them)."""
     runs: list[range] = []
     start, longest = 0, 0
     for k, n in enumerate(lengths):
         longest = max(longest, n)
-        if k > start and (k - start + 1) * longest > _TOKEN_BUDGET:
+        if k > start and ((k - start + 1) * longest > _TOKEN_BUDGET or (k - start + 1) * longest**2 > _ATTENTION_BUDGET):
             runs.append(range(start, k))
             start, longest = k, n
     if start < len(lengths):
