@@ -128,7 +128,7 @@ class _Counts:
         tfs = np.empty(len(starts), np.float32)  # each run's length, without an int64 copy of them
         np.subtract(starts[1:], starts[:-1], out=tfs[:-1], casting="unsafe")
         tfs[-1:] = len(keys) - starts[-1:]
-        del starts  # before the pairs are taken by the mask: both are as long as they are
+        del starts  # freed before the mask takes the pairs: each is as long as the runs
         keys = keys[first]
         del first
         chunks = np.empty(len(keys), np.int32)
