@@ -179,10 +179,8 @@ class Tally:
                     run.clear()
         if run:
             pieces.append("\n".join(run) + "\n")
-        self._kept.clear()  # before the join: the batches, the pieces and the joined words were all held at once
-        joined = "".join(pieces)
-        del pieces
-        return joined, starts, np.frombuffer(hashes, np.int64)
+        self._kept.clear()
+        return "".join(pieces), starts, np.frombuffer(hashes, np.int64)
 
 
 def _split(joined: str) -> Iterator[str]:
